@@ -1,0 +1,41 @@
+# The book's two commands (see README.md):
+#   make book   build the website into _build/html and the notebook zip
+#   make test   unit tests of d2lcc, then every section executed as a notebook
+# Both set up ./.venv first. Other targets: section, serve, screenshots, clean.
+
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: book test setup unit notebooks site section serve screenshots clean
+
+setup:
+	@bash tools/setup.sh
+
+# Executes only the sections whose markdown or d2lcc changed, then lets d2lbook
+# render the already executed notebooks (it finds none outdated).
+book: setup
+	$(PYTEST) tests/test_notebooks.py --reuse-executed -q
+	$(BIN)/python tools/build_site.py
+
+test: setup
+	$(PYTEST) tests --ignore=tests/test_notebooks.py --ignore=tests/test_site.py -n 2
+	$(PYTEST) tests/test_notebooks.py tests/test_site.py
+
+unit: setup
+	$(PYTEST) tests --ignore=tests/test_notebooks.py --ignore=tests/test_site.py -n 2
+
+# make section S=chapter_getting_started/install.md
+section: setup
+	$(PYTEST) tests/test_notebooks.py --section $(S)
+
+serve:
+	@echo "Serving _build/html at http://localhost:8000 (Ctrl-C stops)"
+	$(BIN)/python -m http.server 8000 --directory _build/html
+
+screenshots:
+	$(BIN)/python tools/screenshot.py
+
+clean:
+	rm -rf _build

@@ -1,0 +1,37 @@
+"""d2lcc: the companion package of *Dive into Deep Learning Compiler*.
+
+The book's notebooks import what they share from here, so that each helper is
+written, documented and tested once:
+
+- :mod:`d2lcc.machine`: what machine and which TVM a notebook runs on
+  (:func:`d2lcc.env` prints it at the top of every performance section).
+- :mod:`d2lcc.target`: TVM targets for this machine and for the book's others.
+- :mod:`d2lcc.bench`: timing a function beside its baseline.
+- :mod:`d2lcc.plot`: the book's plotting helpers.
+
+Submodules load on first use (``d2lcc.bench`` imports :mod:`d2lcc.bench`), so
+``import d2lcc`` is fast and imports neither TVM nor matplotlib.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+
+def env():
+    """Describe this machine and its TVM install (see :func:`d2lcc.machine.env`)."""
+    from .machine import env as _env
+
+    return _env()
+
+
+def __getattr__(name):
+    # Lazy submodules: d2lcc.bench, d2lcc.qnn, ... are imported on first access.
+    if name.startswith("_"):
+        raise AttributeError(name)
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as err:
+        if err.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module 'd2lcc' has no attribute {name!r}") from None

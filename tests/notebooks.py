@@ -1,0 +1,144 @@
+"""Execute the book's sections as notebooks, the way ``d2lbook build eval`` does.
+
+Each section's markdown is read with d2lbook's own reader, executed with
+nbclient in its output folder, and written to ``_build/eval/<section>.ipynb``,
+where ``d2lbook build html`` picks it up instead of executing it again.
+"""
+
+from __future__ import annotations
+
+import configparser
+import glob
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL_DIR = ROOT / "_build" / "eval"
+
+
+def _config() -> configparser.ConfigParser:
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "config.ini", encoding="utf-8")
+    return cfg
+
+
+def _globs(patterns: str) -> set[Path]:
+    out: set[Path] = set()
+    for pattern in patterns.split():
+        out.update(Path(p) for p in glob.glob(str(ROOT / pattern), recursive=True))
+    return out
+
+
+def sections() -> list[str]:
+    """All markdown files that d2lbook turns into notebooks, relative to the root."""
+    build = _config()["build"]
+    found = _globs(build.get("notebooks", "**/*.md"))
+    found -= _globs(build.get("exclusions", "")) | _globs(build.get("non-notebooks", ""))
+    found = {p for p in found if "_build" not in p.parts and not p.name.startswith("README")}
+    return sorted(str(p.relative_to(ROOT)) for p in found)
+
+
+def dependencies() -> list[Path]:
+    """Files listed in ``[build] dependencies``: a change to any re-executes every section."""
+    return sorted(p for p in _globs(_config()["build"].get("dependencies", "")) if p.is_file())
+
+
+def output_path(section: str) -> Path:
+    return EVAL_DIR / Path(section).with_suffix(".ipynb")
+
+
+def is_up_to_date(section: str) -> bool:
+    """Whether the executed notebook is newer than its markdown and every dependency."""
+    out = output_path(section)
+    if not out.exists() or out.stat().st_size == 0:
+        return False
+    newest = max([(ROOT / section).stat().st_mtime] + [p.stat().st_mtime for p in dependencies()])
+    return out.stat().st_mtime > newest
+
+
+def has_code(section: str) -> bool:
+    return "```{.python .input}" in (ROOT / section).read_text(encoding="utf-8")
+
+
+class SectionError(Exception):
+    """A cell of a section failed; the message names the file, line, cell source and error."""
+
+
+@dataclass
+class Result:
+    section: str
+    seconds: float
+
+
+def _source_line(markdown: str, cell_source: str) -> int:
+    first = next((ln for ln in cell_source.splitlines() if ln.strip()), "")
+    for number, line in enumerate(markdown.splitlines(), start=1):
+        if first and line.rstrip() == first.rstrip():
+            return number
+    return 0
+
+
+def _clean_outputs(nb) -> None:
+    # As d2lbook does: stderr is shown like stdout, widget reprs are dropped.
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for out in cell.get("outputs", []):
+            text = out.get("data", {}).get("text/plain", "")
+            if isinstance(text, str) and text.startswith("HBox"):
+                continue
+            if out.get("name") == "stderr":
+                out["name"] = "stdout"
+            kept.append(out)
+        cell["outputs"] = kept
+    nb["metadata"].update({"language_info": {"name": "python"}})
+
+
+def execute(section: str, cell_timeout: int = 600) -> Result:
+    """Execute one section and write its notebook; raise :class:`SectionError` on a failing cell."""
+    from d2lbook import library, notebook
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    markdown = (ROOT / section).read_text(encoding="utf-8")
+    nb = library.format_code_nb(notebook.read_markdown(markdown))
+    out = output_path(section)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        out.unlink()  # never leave a stale notebook behind a failure
+    env_backup = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = "ignore"
+    client = NotebookClient(
+        nb, timeout=cell_timeout, kernel_name="python3", resources={"metadata": {"path": str(out.parent)}}
+    )
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except CellExecutionError as err:
+        failed = next(
+            (c for c in nb.cells if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))),
+            None,
+        )
+        source = failed.source if failed is not None else "(unknown cell)"
+        line = _source_line(markdown, source)
+        raise SectionError(
+            f"{section}:{line}: a cell failed\n--- cell source ---\n{source}\n--- error ---\n{err}"
+        ) from None
+    except Exception as err:  # timeouts and dead kernels
+        raise SectionError(f"{section}: execution stopped: {type(err).__name__}: {err}") from None
+    finally:
+        if env_backup is None:
+            os.environ.pop("PYTHONWARNINGS", None)
+        else:
+            os.environ["PYTHONWARNINGS"] = env_backup
+    seconds = time.perf_counter() - start
+    _clean_outputs(nb)
+    tmp = out.with_suffix(".ipynb.tmp")
+    tmp.write_text(nbformat.writes(nb), encoding="utf-8")
+    tmp.replace(out)
+    return Result(section, seconds)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import configparser
 import glob
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,15 +100,18 @@ def _clean_outputs(nb) -> None:
     nb["metadata"].update({"language_info": {"name": "python"}})
 
 
-def execute(section: str, cell_timeout: int = 600) -> Result:
-    """Execute one section and write its notebook; raise :class:`SectionError` on a failing cell."""
+def execute(section: str, cell_timeout: int = 600, root: Path = ROOT, out: Path | None = None) -> Result:
+    """Execute one section and write its notebook; raise :class:`SectionError` on a failing cell.
+
+    ``section`` is relative to ``root``; the notebook goes to ``out`` (default: under ``_build/eval``).
+    """
     from d2lbook import library, notebook
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    markdown = (ROOT / section).read_text(encoding="utf-8")
+    markdown = (root / section).read_text(encoding="utf-8")
     nb = library.format_code_nb(notebook.read_markdown(markdown))
-    out = output_path(section)
+    out = output_path(section) if out is None else out
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         out.unlink()  # never leave a stale notebook behind a failure
@@ -126,8 +130,9 @@ def execute(section: str, cell_timeout: int = 600) -> Result:
         )
         source = failed.source if failed is not None else "(unknown cell)"
         line = _source_line(markdown, source)
+        error = re.sub(r"\x1b\[[0-9;]*m", "", str(err))  # drop terminal colours
         raise SectionError(
-            f"{section}:{line}: a cell failed\n--- cell source ---\n{source}\n--- error ---\n{err}"
+            f"{section}:{line}: a cell failed\n--- cell source ---\n{source}\n--- error ---\n{error}"
         ) from None
     except Exception as err:  # timeouts and dead kernels
         raise SectionError(f"{section}: execution stopped: {type(err).__name__}: {err}") from None

@@ -1,0 +1,52 @@
+"""The notebook runner reports a broken cell by file, line, source and error."""
+
+import nbformat
+import pytest
+
+import notebooks
+
+GOOD_AND_BROKEN = """# A section
+:label:`sec_test`
+
+Some prose.
+
+```{.python .input}
+x = 40 + 2
+print(x)
+```
+
+More prose.
+
+```{.python .input}
+y = x / 0
+```
+"""
+
+
+def test_broken_cell_is_named(tmp_path):
+    (tmp_path / "chapter_x").mkdir()
+    (tmp_path / "chapter_x" / "broken.md").write_text(GOOD_AND_BROKEN)
+    out = tmp_path / "out" / "broken.ipynb"
+    with pytest.raises(notebooks.SectionError) as err:
+        notebooks.execute("chapter_x/broken.md", root=tmp_path, out=out, cell_timeout=60)
+    message = str(err.value)
+    assert message.startswith("chapter_x/broken.md:14: a cell failed")
+    assert "y = x / 0" in message
+    assert "ZeroDivisionError" in message
+    assert not out.exists()  # no stale notebook behind a failure
+
+
+def test_good_section_is_written_with_outputs(tmp_path):
+    (tmp_path / "good.md").write_text(GOOD_AND_BROKEN.split("More prose.")[0])
+    out = tmp_path / "good.ipynb"
+    result = notebooks.execute("good.md", root=tmp_path, out=out, cell_timeout=60)
+    assert result.seconds > 0
+    nb = nbformat.read(out, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].outputs[0]["text"].strip() == "42"
+
+
+def test_every_section_is_found_and_in_a_toc():
+    found = notebooks.sections()
+    assert "index.md" in found and "chapter_getting_started/install.md" in found
+    assert not any(s.startswith("_build") for s in found)

@@ -19,8 +19,9 @@ def _pyproject():
 def _pins():
     pins = {}
     for req in _pyproject()["project"]["dependencies"]:
-        if "==" in req:
-            name, version = req.split(";")[0].split("==")
+        spec = req.split(";")[0]
+        if "==" in spec:
+            name, version = spec.split("==")
             pins[name.strip()] = version.strip()
     return pins
 

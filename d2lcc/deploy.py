@@ -1,0 +1,77 @@
+"""Looking inside compiled artifacts before shipping them to another machine.
+
+A library compiled for another CPU cannot run here, but its ELF header says
+which machine it was built for. :func:`elf_header` reads the few header fields
+that matter from the first 64 bytes of an ELF file (no external tool such as
+``file`` or ``readelf`` needed); :func:`elf_headers_in_tar` does so for every
+object file in a ``.tar`` written by ``Executable.export_library``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tarfile
+from dataclasses import dataclass
+
+# e_machine values (System V ABI, "ELF Header") of the machines the book meets.
+ELF_MACHINES = {3: "x86", 40: "ARM", 62: "x86-64", 183: "AArch64", 243: "RISC-V"}
+# e_type values.
+ELF_TYPES = {1: "relocatable object", 2: "executable", 3: "shared object", 4: "core file"}
+
+
+@dataclass(frozen=True)
+class ElfHeader:
+    """The fields of an ELF header that say what machine a file is for."""
+
+    bits: int  # 32 or 64
+    endian: str  # "little" or "big"
+    kind: str  # one of ELF_TYPES' values, e.g. "shared object"
+    machine: str  # one of ELF_MACHINES' values, e.g. "AArch64", or "e_machine=<n>"
+
+    def __str__(self) -> str:
+        return f"ELF {self.bits}-bit {self.endian}-endian {self.kind} for {self.machine}"
+
+
+def elf_header(source: bytes | str | os.PathLike) -> ElfHeader:
+    """Parse the ELF header of a file (given by path) or of its leading bytes.
+
+    Raises
+    ------
+    ValueError
+        If the data is shorter than an ELF identification or is not ELF.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            data = f.read(64)
+    elif isinstance(source, (bytes, bytearray)):
+        data = bytes(source[:64])
+    else:
+        raise TypeError(f"elf_header: source must be bytes or a path, got {type(source).__name__}")
+    if len(data) < 20:
+        raise ValueError(f"elf_header: got {len(data)} bytes, an ELF header needs at least 20")
+    if data[:4] != b"\x7fELF":
+        raise ValueError(f"elf_header: not an ELF file (starts with {data[:4]!r}, expected b'\\x7fELF')")
+    ei_class, ei_data = data[4], data[5]
+    if ei_class not in (1, 2) or ei_data not in (1, 2):
+        raise ValueError(f"elf_header: invalid EI_CLASS={ei_class} or EI_DATA={ei_data}")
+    order = "<" if ei_data == 1 else ">"
+    e_type, e_machine = struct.unpack(order + "HH", data[16:20])
+    return ElfHeader(
+        bits=32 * ei_class,
+        endian="little" if ei_data == 1 else "big",
+        kind=ELF_TYPES.get(e_type, f"e_type={e_type}"),
+        machine=ELF_MACHINES.get(e_machine, f"e_machine={e_machine}"),
+    )
+
+
+def elf_headers_in_tar(path: str | os.PathLike) -> dict[str, ElfHeader]:
+    """Return the ELF header of every ``.o`` member of a tar archive, by member name."""
+    if not tarfile.is_tarfile(path):
+        raise ValueError(f"elf_headers_in_tar: {os.fspath(path)!r} is not a tar archive")
+    headers = {}
+    with tarfile.open(path) as archive:
+        for member in archive.getmembers():
+            if member.isfile() and member.name.endswith(".o"):
+                headers[member.name] = elf_header(archive.extractfile(member).read(64))
+    return headers

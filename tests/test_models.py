@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+
+from d2lcc import models
+
+
+def _conv_loops(x, w, b, stride, padding):
+    # The definition, one output element at a time.
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oh, ow = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1
+    out = np.empty((n, o, oh, ow), dtype=np.float64)
+    for i in range(n):
+        for k in range(o):
+            for p in range(oh):
+                for q in range(ow):
+                    win = xp[i, :, p * stride : p * stride + kh, q * stride : q * stride + kw]
+                    out[i, k, p, q] = np.sum(win * w[k]) + b[k]
+    return out
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1), (1, 2)])
+def test_conv2d_numpy_matches_loops(stride, padding):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 7, 6)).astype("float32")
+    w = rng.standard_normal((4, 3, 3, 2)).astype("float32")
+    b = rng.standard_normal(4).astype("float32")
+    got = models.conv2d_numpy(x, w, b, stride=stride, padding=padding)
+    np.testing.assert_allclose(got, _conv_loops(x, w, b, stride, padding), rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_numpy_errors():
+    x = np.zeros((1, 3, 4, 4), "float32")
+    with pytest.raises(ValueError, match="conv2d_numpy: x has 3 channels"):
+        models.conv2d_numpy(x, np.zeros((2, 4, 3, 3), "float32"), np.zeros(2, "float32"))
+    with pytest.raises(ValueError, match="must be 4-D"):
+        models.conv2d_numpy(x[0], np.zeros((2, 3, 3, 3), "float32"), np.zeros(2, "float32"))
+    with pytest.raises(ValueError, match="stride=0"):
+        models.conv2d_numpy(x, np.zeros((2, 3, 3, 3), "float32"), np.zeros(2, "float32"), stride=0)
+
+
+def test_weights_are_deterministic_and_shaped():
+    a, b = models.small_cnn_weights(3), models.small_cnn_weights(3)
+    assert list(a) == list(models.SMALL_CNN_SHAPES)
+    for name, shape in models.SMALL_CNN_SHAPES.items():
+        assert a[name].shape == shape and a[name].dtype == np.float32
+        np.testing.assert_array_equal(a[name], b[name])
+    assert not np.array_equal(a["fc_w"], models.small_cnn_weights(4)["fc_w"])
+    with pytest.raises(TypeError, match="small_cnn_weights: seed"):
+        models.small_cnn_weights(1.5)
+
+
+def test_small_cnn_numpy_matches_loops():
+    rng = np.random.default_rng(11)
+    w = models.small_cnn_weights(0)
+    x = rng.standard_normal((2, 3, 32, 32)).astype("float32")
+    h = np.maximum(_conv_loops(x, w["conv1_w"], w["conv1_b"], 2, 1), 0)
+    h = np.maximum(_conv_loops(h, w["conv2_w"], w["conv2_b"], 2, 1), 0)
+    ref = h.reshape(2, -1) @ w["fc_w"].T.astype(np.float64) + w["fc_b"]
+    got = models.small_cnn_numpy(x, w)
+    assert got.shape == (2, 10)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_small_cnn_numpy_errors():
+    w = models.small_cnn_weights(0)
+    with pytest.raises(ValueError, match="expected \\(N, 3, 32, 32\\)"):
+        models.small_cnn_numpy(np.zeros((1, 3, 16, 16), "float32"), w)
+    bad = dict(w, fc_w=np.zeros((10, 5), "float32"))
+    with pytest.raises(ValueError, match="weights\\['fc_w'\\] has shape"):
+        models.small_cnn_numpy(np.zeros((1, 3, 32, 32), "float32"), bad)
+    missing = {k: v for k, v in w.items() if k != "conv1_b"}
+    with pytest.raises(ValueError, match="no 'conv1_b'"):
+        models.small_cnn_numpy(np.zeros((1, 3, 32, 32), "float32"), missing)
+
+
+def test_small_cnn_onnx_runs_like_numpy():
+    ort = pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(5)
+    w = models.small_cnn_weights(1)
+    model = models.small_cnn_onnx(w, batch="N")
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for n in (1, 3):
+        x = rng.standard_normal((n, 3, 32, 32)).astype("float32")
+        np.testing.assert_allclose(sess.run(None, {"x": x})[0], models.small_cnn_numpy(x, w), rtol=1e-4, atol=1e-4)
+
+
+def test_small_cnn_onnx_errors():
+    w = models.small_cnn_weights(0)
+    with pytest.raises(ValueError, match="small_cnn_onnx: batch=0"):
+        models.small_cnn_onnx(w, batch=0)
+    with pytest.raises(ValueError, match="small_cnn_onnx: weights has no"):
+        models.small_cnn_onnx({})

@@ -1,0 +1,177 @@
+"""Unit tests of d2lcc.passes: the passes and instruments of the chapter on passes."""
+
+import numpy as np
+import pytest
+import tvm
+import tvm_ffi
+from tvm import relax, tirx
+from tvm.script import ir as I
+from tvm.script import relax as R
+
+from d2lcc.passes import (
+    IRSizeRecorder,
+    PassRecorder,
+    SimplifyIdentityArith,
+    UnrollShortLoops,
+    count_memory_accesses,
+    count_relax_bindings,
+    count_tir_loops,
+    simplify_identity_arith_dpl,
+    with_opt_level,
+)
+from d2lcc.passes.tir_unroll import unroll_short_loops
+
+
+def _module(rng):
+    rows, cols = 2, 3
+    ones = R.const(np.ones((rows, cols), "float32"))
+    zeros = R.const(np.zeros((rows, cols), "float32"))
+    wide = R.const(np.ones((4, rows, cols), "float32"))
+    bias = R.const(rng.standard_normal((rows, cols)).astype("float32"))
+
+    @I.ir_module
+    class Mod:
+        @R.function
+        def main(x: R.Tensor((2, 3), "float32")):
+            with R.dataflow():
+                a = R.multiply(x, ones)  # identity
+                b = R.add(zeros, a)  # identity, constant first
+                c = R.subtract(b, R.const(0.0, "float32"))  # identity, scalar
+                d = R.divide(R.const(1.0, "float32"), c)  # NOT an identity (1 / c)
+                e = R.add(d, bias)  # not an identity
+                f = R.multiply(e, wide)  # broadcasts: must stay
+                R.output(f)
+            return f
+
+    return Mod
+
+
+def _ops(mod):
+    names = []
+
+    def on_call(call):
+        if isinstance(call.op, tvm.ir.Op):
+            names.append(call.op.name)
+
+    tvm_ffi.structural_walk(mod["main"], [(relax.Call, on_call)])
+    return sorted(names)
+
+
+def _run(mod, x):
+    tgt = tvm.target.Target({"kind": "llvm"})
+    vm = relax.VirtualMachine(tvm.compile(mod, tgt), tvm.cpu())
+    return vm["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy()
+
+
+def test_simplify_identity_arith_both_versions_agree_and_keep_numerics():
+    rng = np.random.default_rng(0)
+    mod = _module(rng)
+    clean = tvm.transform.Sequential([relax.transform.CanonicalizeBindings(), relax.transform.DeadCodeElimination()])
+    by_mutator = clean(SimplifyIdentityArith()(mod))
+    by_pattern = clean(tvm.IRModule({"main": simplify_identity_arith_dpl(mod["main"])}))
+    assert _ops(by_mutator) == ["relax.add", "relax.divide", "relax.multiply"]
+    assert tvm_ffi.structural_equal(by_mutator, by_pattern)
+    assert relax.analysis.check_well_formed(by_mutator)
+    x = rng.uniform(1, 2, (2, 3)).astype("float32")
+    np.testing.assert_allclose(_run(by_mutator, x), _run(mod, x), rtol=1e-6)
+
+
+def test_simplify_identity_arith_dpl_rejects_non_function():
+    with pytest.raises(TypeError, match="simplify_identity_arith_dpl: func"):
+        simplify_identity_arith_dpl(tvm.IRModule())
+
+
+def test_with_opt_level_gates_inside_sequential_only():
+    mod = _module(np.random.default_rng(1))
+    simplify = with_opt_level(SimplifyIdentityArith(), 3)
+    assert simplify.info.opt_level == 3 and simplify.info.name == "SimplifyIdentityArith"
+    rec = PassRecorder()
+    with tvm.transform.PassContext(opt_level=2, instruments=[rec]):
+        out = tvm.transform.Sequential([simplify])(mod)
+    assert rec.names(1) == [] and tvm_ffi.structural_equal(out, mod)
+    with tvm.transform.PassContext(opt_level=3, instruments=[rec]):
+        tvm.transform.Sequential([simplify])(mod)
+    assert rec.names(1) == ["SimplifyIdentityArith"]
+    assert rec.names(2) == ["SimplifyIdentityArith"]  # the wrapped pass, one level deeper
+    renamed = with_opt_level(SimplifyIdentityArith(), 2, name="Simplify@O2")
+    assert renamed.info.name == "Simplify@O2" and renamed.info.opt_level == 2
+
+
+@pytest.mark.parametrize(
+    "args, error, match",
+    [
+        (("not a pass", 2), TypeError, "with_opt_level: inner"),
+        ((None, 5), ValueError, "with_opt_level: opt_level=5"),
+        ((None, True), ValueError, "with_opt_level: opt_level=True"),
+        ((None, 2, ""), ValueError, "with_opt_level: name=''"),
+    ],
+)
+def test_with_opt_level_errors(args, error, match):
+    args = (args[0] if args[0] is not None else relax.transform.FoldConstant(),) + args[1:]
+    with pytest.raises(error, match=match):
+        with_opt_level(*args)
+
+
+def test_counts_and_size_recorder():
+    mod = _module(np.random.default_rng(2))
+    assert count_relax_bindings(mod) == 6 and count_tir_loops(mod) == 0
+    legal = relax.transform.LegalizeOps()(mod)
+    # five ops on 2-D tensors (the two 2x3 additions share one PrimFunc) and one with a 3-D result
+    assert len([f for f in legal.functions.values() if isinstance(f, tirx.PrimFunc)]) == 5
+    assert count_tir_loops(legal) == 4 * 2 + 3
+    sizes = IRSizeRecorder(depth=1)
+    with tvm.transform.PassContext(instruments=[sizes]):
+        tvm.transform.Sequential([relax.transform.LegalizeOps(), SimplifyIdentityArith()])(mod)
+    assert sizes.rows[0] == ("(input)", 6, 0)
+    assert [r[0] for r in sizes.rows[1:]] == ["LegalizeOps", "SimplifyIdentityArith"]
+    with pytest.raises(TypeError, match="count_relax_bindings: mod"):
+        count_relax_bindings(mod["main"])
+    with pytest.raises(TypeError, match="count_tir_loops: mod"):
+        count_tir_loops(None)
+    with pytest.raises(ValueError, match="IRSizeRecorder: depth=-1"):
+        IRSizeRecorder(depth=-1)
+    with pytest.raises(ValueError, match="PassRecorder.names: depth"):
+        PassRecorder().names(-2)
+
+
+def test_count_memory_accesses_matmul():
+    rng = np.random.default_rng(3)
+    m, k, n = (int(v) for v in rng.integers(2, 9, size=3))
+    bb = relax.BlockBuilder()
+    a = relax.Var("a", relax.TensorType((m, k), "float32"))
+    b = relax.Var("b", relax.TensorType((k, n), "float32"))
+    with bb.function("main", [a, b]):
+        bb.emit_func_output(bb.emit(relax.op.matmul(a, b)))
+    Mod = bb.get()
+
+    legal = relax.transform.LegalizeOps()(Mod)
+    prim = [f for f in legal.functions.values() if isinstance(f, tirx.PrimFunc)][0]
+    counts = count_memory_accesses(prim)
+    assert counts["a"] == (m * n * k, 0) and counts["b"] == (m * n * k, 0)
+    # the update reads and writes C every iteration; the init also stores (upper bound)
+    assert counts["matmul"] == (m * n * k, 2 * m * n * k)
+    with pytest.raises(TypeError, match="count_memory_accesses: func"):
+        count_memory_accesses(legal)
+
+
+def test_unroll_short_loops():
+    @I.ir_module
+    class Mod:
+        @R.function
+        def main(x: R.Tensor((8, 3), "float32"), y: R.Tensor((8, 5), "float32")):
+            return (R.exp(x), R.exp(y))
+
+    legal = relax.transform.LegalizeOps()(Mod)
+    out = UnrollShortLoops(max_extent=4)(legal)
+    kinds = {}
+    for gv, func in out.functions.items():
+        if isinstance(func, tirx.PrimFunc):
+            found = []
+            tvm_ffi.structural_walk(func.body, [(tirx.For, lambda f: found.append(f.kind))])
+            kinds[gv.name_hint] = found
+    unrolled = sorted(sum(k == tirx.ForKind.UNROLLED for k in ks) for ks in kinds.values())
+    assert unrolled == [0, 1]  # only the extent-3 loop is short enough
+    with pytest.raises(ValueError, match="UnrollShortLoops: max_extent=0"):
+        UnrollShortLoops(0)
+    with pytest.raises(ValueError, match="UnrollShortLoops: max_extent=0"):
+        unroll_short_loops(list(legal.functions.values())[0], 0)

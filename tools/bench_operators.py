@@ -1,0 +1,94 @@
+"""Benchmark the operator chapter's final schedules against their library baselines.
+
+Run from the repository root, ideally on a quiet machine::
+
+    .venv/bin/python tools/bench_operators.py            # every benchmark
+    .venv/bin/python tools/bench_operators.py matmul     # only the ones named
+
+Each benchmark is one function ``bench_<name>()`` that prints its own lines and
+returns ``{label: ratio}`` (TVM over baseline, higher is better); add a
+benchmark by adding such a function to :data:`BENCHMARKS`. Baseline and
+candidate are timed in alternating rounds and each reports its best round, so
+that load from other processes hurts both alike. This is a report, not a test:
+nothing here fails when a ratio is low.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+
+
+def best_seconds(fns: dict[str, Callable[[], object]], rounds: int = 7, min_round_s: float = 0.05) -> dict[str, float]:
+    """Best seconds per call of each callable, timed in alternating rounds."""
+    calls = {}
+    for name, fn in fns.items():
+        fn()  # warm up (and page in memory)
+        start, number = time.perf_counter(), 0
+        while time.perf_counter() - start < min_round_s:
+            fn()
+            number += 1
+        calls[name] = number
+    best = {name: float("inf") for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(calls[name]):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - start) / calls[name])
+    return best
+
+
+def bench_matmul(sizes=(256, 1024, 2048)) -> dict[str, float]:
+    """The final hand schedule of :numref:`sec_matmul` (``micro_kernel``) against NumPy."""
+    import tvm
+
+    import d2lcc
+    from d2lcc import matmul
+
+    shape = matmul.kernel_shape()
+    peak = None
+    ratios = {}
+    print(f"matmul float32, micro-kernel {shape.mr}x{shape.nr}, {d2lcc.env().cores} cores")
+    for n in sizes:
+        rng = np.random.default_rng(n)
+        a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+        f = matmul.build(matmul.micro_kernel(n, shape.mr, shape.nr))
+        dev = tvm.cpu()
+        at, bt, ct = (tvm.runtime.tensor(x, dev) for x in (a, b, np.empty((n, n), np.float32)))
+        f(at, bt, ct)
+        np.testing.assert_allclose(ct.numpy(), a @ b, rtol=1e-3, atol=1e-3 * np.sqrt(n))
+        t = best_seconds({"numpy": lambda: a @ b, "tvm": lambda: f(at, bt, ct)})
+        gf = {k: 2 * n**3 / v / 1e9 for k, v in t.items()}
+        ratios[f"matmul n={n}"] = t["numpy"] / t["tvm"]
+        print(f"  n={n:5d}  numpy {gf['numpy']:7.1f} GFLOPS  tvm {gf['tvm']:7.1f} GFLOPS  "
+              f"tvm/numpy {ratios[f'matmul n={n}']:.2f}")
+    return ratios
+
+
+BENCHMARKS: dict[str, Callable[[], dict[str, float]]] = {
+    "matmul": bench_matmul,
+}
+
+
+def main(argv: list[str]) -> None:
+    import d2lcc
+
+    names = argv or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        raise SystemExit(f"bench_operators: unknown benchmark(s) {unknown}; have {list(BENCHMARKS)}")
+    print(d2lcc.env(), end="\n\n")
+    summary = {}
+    for name in names:
+        summary.update(BENCHMARKS[name]())
+    print("\nratio TVM / baseline (higher is better):")
+    for label, ratio in summary.items():
+        print(f"  {label:24s} {ratio:5.2f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

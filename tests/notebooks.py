@@ -44,8 +44,48 @@ def sections() -> list[str]:
 
 
 def dependencies() -> list[Path]:
-    """Files listed in ``[build] dependencies``: a change to any re-executes every section."""
+    """Files listed in ``[build] dependencies`` (d2lbook re-executes every section when one changes)."""
     return sorted(p for p in _globs(_config()["build"].get("dependencies", "")) if p.is_file())
+
+
+PACKAGE = ROOT / "d2lcc"
+_USES = re.compile(r"\bd2lcc\.(\w+)|from\s+d2lcc\s+import\s+([\w ,]+)")
+_RELATIVE = re.compile(r"^\s*from\s+(\.+)(\w+)", re.MULTILINE)
+
+
+def _module_files(name: str) -> list[Path]:
+    if (PACKAGE / name).is_dir():
+        return sorted((PACKAGE / name).rglob("*.py"))
+    return [PACKAGE / f"{name}.py"] if (PACKAGE / f"{name}.py").exists() else []
+
+
+def _names_used(text: str) -> set[str]:
+    names = set()
+    for attr, imported in _USES.findall(text):
+        names.add(attr) if attr else names.update(n.strip() for n in imported.split(","))
+    return names
+
+
+def section_dependencies(section: str) -> list[Path]:
+    """The d2lcc files a section uses: the modules it names, and what those import, transitively."""
+    todo = _names_used((ROOT / section).read_text(encoding="utf-8"))
+    if not todo and "d2lcc" not in (ROOT / section).read_text(encoding="utf-8"):
+        return []
+    files: set[Path] = {PACKAGE / "__init__.py"}
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for path in _module_files(name):
+            files.add(path)
+            text = path.read_text(encoding="utf-8")
+            top = path.parent == PACKAGE
+            todo |= _names_used(text)
+            # "from .x" in d2lcc/*.py and "from ..x" in d2lcc/pkg/*.py name top-level modules.
+            todo |= {mod for dots, mod in _RELATIVE.findall(text) if len(dots) == (1 if top else 2)}
+    return sorted(files)
 
 
 def output_path(section: str) -> Path:
@@ -53,12 +93,17 @@ def output_path(section: str) -> Path:
 
 
 def is_up_to_date(section: str) -> bool:
-    """Whether the executed notebook is newer than its markdown and every dependency."""
+    """Whether the executed notebook is newer than its markdown and the d2lcc files it uses."""
     out = output_path(section)
     if not out.exists() or out.stat().st_size == 0:
         return False
-    newest = max([(ROOT / section).stat().st_mtime] + [p.stat().st_mtime for p in dependencies()])
+    newest = max([(ROOT / section).stat().st_mtime] + [p.stat().st_mtime for p in section_dependencies(section)])
     return out.stat().st_mtime > newest
+
+
+def mark_up_to_date(section: str) -> None:
+    """Touch an up-to-date notebook so that d2lbook, which compares it with all of d2lcc, agrees."""
+    os.utime(output_path(section))
 
 
 def has_code(section: str) -> bool:

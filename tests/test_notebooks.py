@@ -2,7 +2,7 @@
 
 A failing cell fails the section's test with the file, line, cell source and
 error. ``--reuse-executed`` (used by ``make book``) skips sections whose
-executed notebook is newer than the markdown and ``d2lcc``.
+executed notebook is newer than the markdown and the ``d2lcc`` modules it uses.
 """
 
 import pytest
@@ -31,6 +31,7 @@ def pytest_generate_tests(metafunc):
 @pytest.mark.timeout(SECTION_TIMEOUT_S)
 def test_section(section, request):
     if request.config.getoption("--reuse-executed") and notebooks.is_up_to_date(section):
+        notebooks.mark_up_to_date(section)
         pytest.skip("executed notebook is up to date")
     try:
         result = notebooks.execute(section)

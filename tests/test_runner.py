@@ -50,3 +50,16 @@ def test_every_section_is_found_and_in_a_toc():
     found = notebooks.sections()
     assert "index.md" in found and "chapter_getting_started/install.md" in found
     assert not any(s.startswith("_build") for s in found)
+
+
+def test_section_dependencies_follow_imports():
+    # install.md uses d2lcc.env() and d2lcc.target; target.py imports machine.py.
+    deps = {p.name for p in notebooks.section_dependencies("chapter_getting_started/install.md")}
+    assert {"__init__.py", "target.py", "machine.py"} <= deps
+    assert "bench.py" not in deps
+    assert notebooks.section_dependencies("chapter_hardware/index.md") == []
+
+
+def test_names_used_reads_attribute_and_from_imports():
+    text = "import d2lcc\nd2lcc.bench.compare(x)\nfrom d2lcc import plot, target\n"
+    assert notebooks._names_used(text) == {"bench", "plot", "target"}

@@ -1,0 +1,104 @@
+"""The website, the notebook zip and the Colab notebooks build from the executed sections.
+
+Runs after tests/test_notebooks.py (same pytest call in ``make test``), so
+d2lbook finds every notebook executed and renders without executing again.
+"""
+
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import build_site  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def site():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "build_site.py")], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_site_has_every_section(site):
+    import notebooks
+
+    for section in notebooks.sections():
+        assert (build_site.HTML / Path(section).with_suffix(".html")).exists(), section
+
+
+def test_site_is_offline(site):
+    assert "no remote loads" in site
+    assert build_site.remote_loads() == []
+    assert (build_site.HTML / "_static" / "mathjax" / "tex-chtml.js").exists()
+    js = (build_site.HTML / "_static" / "d2l.js").read_text()
+    assert "google-analytics" not in js and "raw.githubusercontent" not in js
+
+
+def test_install_page_has_outputs_and_colab_button(site):
+    page = (build_site.HTML / "chapter_getting_started" / "install.html").read_text()
+    assert 'id="Colab"' in page
+    assert "apache-tvm-ffi" in page and "ISA features" in page  # the executed output of d2lcc.env()
+
+
+def test_notebook_zip_holds_every_notebook(site):
+    import notebooks
+
+    names = set(zipfile.ZipFile(build_site.HTML / "d2l-compiler.zip").namelist())
+    for section in notebooks.sections():
+        assert Path(section).with_suffix(".ipynb").as_posix() in names, section
+
+
+def _pins():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    return {d.split("==")[0]: d.split("==")[1] for d in deps if d.startswith("apache-tvm")}
+
+
+def test_every_colab_notebook_starts_with_the_pinned_install(site):
+    line = build_site.colab_install_line()
+    args = shlex.split(line.removeprefix("!"))
+    assert args[:2] == ["pip", "install"]
+    pins = _pins()
+    assert sorted(args[2:4]) == sorted(f"{k}=={v}" for k, v in pins.items())
+    cfg = build_site.config()
+    assert args[4] == (
+        f"d2lcc @ git+https://github.com/{cfg['DEFAULT']['book_github_repo']}@v{cfg['project']['release']}"
+    )
+    colab = sorted(build_site.COLAB.rglob("*.ipynb"))
+    assert len(colab) >= 2
+    for path in colab:
+        cells = nbformat.read(path, as_version=4).cells
+        code = [c for c in cells if c.cell_type == "code"]
+        assert code[0].source == line, path
+
+
+def test_colab_install_resolves_on_python_312(tmp_path):
+    """Resolve the install cell for Colab (CPython 3.12, manylinux x86_64) with pip's dry run.
+
+    GitHub is out of reach here, so d2lcc's git URL is replaced by d2lcc's own
+    requirements from pyproject.toml: the same set pip would resolve.
+    """
+    args = shlex.split(build_site.colab_install_line().removeprefix("!"))[2:]
+    reqs = [a for a in args if not a.startswith("d2lcc @")]
+    reqs += tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    platforms = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
+    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report", "-",
+           "--python-version", "3.12", "--implementation", "cp", "--only-binary=:all:", "--target", str(tmp_path)]
+    for p in platforms:
+        cmd += ["--platform", p]
+    proc = subprocess.run(cmd + reqs, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    chosen = {m["metadata"]["name"]: m["metadata"]["version"] for m in __import__("json").loads(proc.stdout)["install"]}
+    for name, version in _pins().items():
+        assert chosen[name] == version
+    assert re.match(r"\d", chosen["numpy"])

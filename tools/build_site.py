@@ -1,0 +1,187 @@
+"""Build the website, the notebook zip and the Colab notebooks from the executed sections.
+
+Run by ``make book`` after ``tests/test_notebooks.py --reuse-executed`` has
+executed every outdated section into ``_build/eval``, so d2lbook renders them
+without executing anything again. Afterwards the site is made to work offline:
+MathJax is served from the site itself, d2lbook's analytics loader and remote
+copy-button icon are replaced by local ones, and a check fails the build if
+any page still loads something from another host.
+
+Colab notebooks and buttons are made here rather than by d2lbook, whose
+``[colab]`` support crashes without tabs (``libs``) and writes broken links.
+"""
+
+from __future__ import annotations
+
+import configparser
+import html
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build"
+HTML = BUILD / "html"
+COLAB = BUILD / "colab"
+# Loads of these kinds from another host would make the site depend on the network.
+REMOTE_LOAD = re.compile(
+    r"""(<script[^>]+src=["']https?://|<link[^>]+href=["']https?://[^"']+\.(css|js)|<img[^>]+src=["']https?://"""
+    r"""|url\(["']?https?://|\.src\s*=\s*["']https?://|['"]https?://[^'"]+\.js['"])""",
+    re.IGNORECASE,
+)
+
+
+def config() -> configparser.ConfigParser:
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "config.ini", encoding="utf-8")
+    return cfg
+
+
+def run(*cmd: str) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, cwd=ROOT, check=True)
+
+
+def colab_install_line(cfg: configparser.ConfigParser | None = None) -> str:
+    """The one pip command every Colab notebook starts with: the pinned TVM pair and d2lcc at the book's release."""
+    cfg = cfg or config()
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = [d for d in deps if d.startswith(("apache-tvm==", "apache-tvm-ffi=="))]
+    repo = cfg["DEFAULT"]["book_github_repo"]
+    release = cfg["project"]["release"]
+    d2lcc = f'"d2lcc @ git+https://github.com/{repo}@v{release}"'
+    return "!pip install " + " ".join(pins + [d2lcc])
+
+
+def make_colab_notebooks(cfg: configparser.ConfigParser) -> list[Path]:
+    """Copy the executed notebooks to ``_build/colab`` with the install cell first."""
+    shutil.rmtree(COLAB, ignore_errors=True)
+    shutil.copytree(BUILD / "ipynb", COLAB)
+    header = (
+        "This notebook belongs to *Dive into Deep Learning Compiler*. Run the next cell once "
+        "per Colab session: it installs the TVM release and the `d2lcc` package the book uses."
+    )
+    written = []
+    for path in sorted(COLAB.rglob("*.ipynb")):
+        if path.stat().st_size == 0:
+            continue
+        nb = nbformat.read(path, as_version=4)
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+        nb.cells[:0] = [nbformat.v4.new_markdown_cell(header), nbformat.v4.new_code_cell(colab_install_line(cfg))]
+        nbformat.write(nb, path)
+        written.append(path)
+    return written
+
+
+def add_colab_buttons(cfg: configparser.ConfigParser) -> int:
+    """Put an 'Open in Colab' button into the title of every page that has code."""
+    repo = cfg["colab"]["notebooks_repo"]
+    count = 0
+    for page in HTML.rglob("*.html"):
+        rel = page.relative_to(HTML).with_suffix(".ipynb").as_posix()
+        if not (COLAB / rel).exists() or 'id="Colab"' in (text := page.read_text(encoding="utf-8")):
+            continue
+        if 'class="highlight-python' not in text:
+            continue
+        url = html.escape(f"https://colab.research.google.com/github/{repo}/blob/master/{rel}")
+        button = (
+            f'<a href="{url}"><button style="float:right" id="Colab" '
+            'class="mdl-button mdl-js-button mdl-button--primary mdl-js-ripple-effect">'
+            '<i class="fas fa-external-link-alt"></i> Colab</button></a>'
+        )
+        page.write_text(text.replace("</h1>", button + "</h1>", 1), encoding="utf-8")
+        count += 1
+    return count
+
+
+def install_mathjax() -> None:
+    """Copy MathJax 3 (tex-chtml and its fonts) into the site; conf.py points mathjax_path at it."""
+    import mathjax  # the django-static-mathjax wheel
+
+    es5 = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    dest = HTML / "_static" / "mathjax"
+    shutil.rmtree(dest, ignore_errors=True)
+    (dest / "output" / "chtml").mkdir(parents=True)
+    shutil.copy(es5 / "tex-chtml.js", dest / "tex-chtml.js")
+    shutil.copytree(es5 / "output" / "chtml" / "fonts", dest / "output" / "chtml" / "fonts")
+
+
+def localize_d2l_js() -> None:
+    """Drop d2lbook's Google Analytics loader and use the local copy-button icon."""
+    from d2lbook import sphinx_template
+
+    path = HTML / "_static" / "d2l.js"
+    text = path.read_text(encoding="utf-8")
+    tracker = sphinx_template.google_tracker.replace("GOOGLE_ANALYTICS_TRACKING_ID", "")
+    stub = (
+        "\n// No analytics: links open directly.\n"
+        "var captureOutboundLink = function(url) { document.location = url; };\n"
+        "var tagClick = function(tab) {};\n"
+    )
+    if tracker in text:
+        text = text.replace(tracker, stub)
+    text = re.sub(
+        r"https://raw\.githubusercontent\.com/[^\"]+/copy-button\.svg",
+        "${DOCUMENTATION_OPTIONS.URL_ROOT}_static/copy-button.svg",
+        text,
+    )
+    path.write_text(text, encoding="utf-8")
+    shutil.copy(ROOT / "static" / "copy-button.svg", HTML / "_static" / "copy-button.svg")
+
+
+def remote_loads() -> list[str]:
+    """Every place in the site that would load a script, style, font or image from another host."""
+    found = []
+    for path in HTML.rglob("*"):
+        if path.suffix not in (".html", ".js", ".css") or "mathjax" in path.parts:
+            continue
+        for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if line.lstrip().startswith(("//", "*", "/*")):
+                continue  # comments
+            for match in REMOTE_LOAD.finditer(line):
+                found.append(f"{path.relative_to(ROOT)}:{lineno}: {match.group(0)}")
+    return found
+
+
+def outdated_sections() -> list[str]:
+    """Sections whose executed notebook is missing or older than the markdown or d2lcc."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import notebooks
+
+    return [s for s in notebooks.sections() if not notebooks.is_up_to_date(s)]
+
+
+def main() -> int:
+    cfg = config()
+    if cfg.get("colab", "github_repo", fallback=""):
+        sys.exit("config.ini: keep [colab] github_repo empty; tools/build_site.py makes the Colab notebooks")
+    stale = outdated_sections()
+    if stale:
+        print("These sections are not executed (or changed since): run `make book`, which executes them first:\n  "
+              + "\n  ".join(stale), file=sys.stderr)
+        return 1
+    env_bin = str(Path(sys.executable).parent)
+    os.environ["PATH"] = env_bin + os.pathsep + os.environ.get("PATH", "")
+    run("d2lbook", "build", "html")
+    run("d2lbook", "build", "pkg")
+    shutil.copy(BUILD / f"{cfg['project']['name']}.zip", HTML)
+    notebooks = make_colab_notebooks(cfg)
+    buttons = add_colab_buttons(cfg)
+    install_mathjax()
+    localize_d2l_js()
+    problems = remote_loads()
+    if problems:
+        print("The site loads resources from other hosts:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 1
+    print(f"Built {HTML} ({len(notebooks)} Colab notebooks in {COLAB}, {buttons} Colab buttons); no remote loads.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

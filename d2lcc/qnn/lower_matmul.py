@@ -1,0 +1,137 @@
+"""Lowering of ``qnn.conv2d`` and ``qnn.dense`` into the four-term integer form.
+
+With data ``d``, weight ``w``, zero points ``zd`` (data) and ``zw[o]`` (kernel)
+and ``K`` the number of products per output,
+
+    sum (d - zd)(w - zw) = sum d*w  -  zw * sum d  -  zd * sum w  +  K * zd * zw,
+
+so the expensive part is an ordinary integer convolution (matrix product) of
+the raw 8-bit tensors. The second term pools the data over channels and the
+window; the third sums the weights of every output channel (folded when the
+weight is a constant); the fourth is a constant. Terms whose zero point is 0
+are not emitted, so a symmetric conv2d lowers to a single ``R.nn.conv2d``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .lower import const_along
+from .params import as_array, constant_value
+
+
+def _zero_points(call, op: str) -> tuple[int, np.ndarray]:
+    zd = int(as_array(call.args[2], op, "input_zero_point"))
+    zw = as_array(call.args[3], op, "kernel_zero_point").astype(np.int64)
+    return zd, zw
+
+
+def _weight_sums(bb, weight, axes: list[int]):
+    """Per-output-channel sums of the weight: a constant when the weight is one, else emitted."""
+    from tvm import relax
+
+    values = constant_value(weight)
+    if values is not None:
+        return values.astype(np.int64).sum(axis=tuple(axes))
+    w32 = bb.emit(relax.op.astype(weight, "int32"))
+    return bb.emit(relax.op.sum(w32, axis=axes))
+
+
+def _pooled_data_sum(bb, data, wshape, attrs, padding):
+    """Sum of the data over each group's channels and each window: ``[N, O, OH, OW]`` (or ``[N, 1, ...]``)."""
+    from tvm import relax
+
+    n, c, h, w = (int(d) for d in data.ty.shape)
+    o, _, kh, kw = wshape
+    groups = int(attrs["groups"])
+    x = bb.emit(relax.op.astype(data, "int32"))
+    if groups == 1:
+        x = bb.emit(relax.op.sum(x, axis=[1], keepdims=True))
+    else:
+        x = bb.emit(relax.op.reshape(x, [n, groups, c // groups, h, w]))
+        x = bb.emit(relax.op.sum(x, axis=[2]))
+    ones = relax.const(np.ones((groups, 1, kh, kw), np.int32), "int32")
+    kwargs = dict(strides=_ints(attrs["strides"]), dilation=_ints(attrs["dilation"]), out_dtype="int32")
+    x = bb.emit(relax.op.nn.conv2d(x, ones, padding=padding, groups=groups, **kwargs))
+    if groups > 1 and o // groups > 1:
+        x = bb.emit(relax.op.repeat(x, o // groups, axis=1))
+    return x
+
+
+def _ints(values) -> list[int]:
+    return [int(v) for v in values]
+
+
+def _times(bb, x, factor: np.ndarray, axis: int, ndim: int):
+    """Emit ``x * factor`` (a scalar or per-channel constant); a factor of exactly 1 emits nothing."""
+    from tvm import relax
+
+    if factor.ndim == 0 and factor == 1:
+        return x
+    return bb.emit(relax.op.multiply(x, const_along(factor, axis, ndim, "int32")))
+
+
+def _combine(bb, acc, pooled, zw: np.ndarray, wsums, zd: int, k: int, axis: int, ndim: int):
+    """``acc - zw * pooled - zd * wsums + k * zd * zw``, leaving out the terms that are zero.
+
+    The last operation is returned unemitted, so it binds to the variable of the replaced call.
+    """
+    from tvm import relax
+
+    steps = []
+    if np.any(zw):
+        steps.append((relax.op.subtract, _times(bb, pooled, zw, axis, ndim)))
+    if zd:
+        if isinstance(wsums, np.ndarray):
+            term = const_along(zd * wsums, axis, ndim, "int32")
+        else:
+            wsums = bb.emit(relax.op.reshape(wsums, [-1 if d == axis else 1 for d in range(ndim)]))
+            term = _times(bb, wsums, np.array(zd), axis, ndim)
+        steps.append((relax.op.subtract, term))
+    if zd and np.any(zw):
+        steps.append((relax.op.add, const_along(k * zd * zw, axis, ndim, "int32")))
+    for i, (fn, term) in enumerate(steps):
+        acc = fn(acc, term) if i == len(steps) - 1 else bb.emit(fn(acc, term))
+    return acc
+
+
+def lower_conv2d(bb, call):
+    """Lower ``qnn.conv2d`` to an integer ``R.nn.conv2d`` plus the zero-point correction terms."""
+    from tvm import relax
+
+    data, weight = call.args[0], call.args[1]
+    zd, zw = _zero_points(call, "qnn.conv2d")
+    attrs = call.attrs
+    wshape = [int(d) for d in weight.ty.shape]
+    padding = _ints(attrs["padding"])
+    if zd and any(padding):
+        # Pad with the zero point (real 0), so that every window has all K products.
+        t, l, b, r = padding
+        data = bb.emit(relax.op.nn.pad(data, [0, 0, 0, 0, t, b, l, r], pad_value=float(zd)))
+        padding = [0, 0, 0, 0]
+    kwargs = dict(strides=_ints(attrs["strides"]), dilation=_ints(attrs["dilation"]), groups=int(attrs["groups"]))
+    acc = relax.op.nn.conv2d(data, weight, padding=padding, out_dtype="int32", **kwargs)
+    if np.any(zw) or zd:
+        acc = bb.emit(acc)
+    pooled = _pooled_data_sum(bb, data, wshape, attrs, padding) if np.any(zw) else None
+    wsums = _weight_sums(bb, weight, [1, 2, 3]) if zd else None
+    k = wshape[1] * wshape[2] * wshape[3]
+    return _combine(bb, acc, pooled, zw, wsums, zd, k, axis=1, ndim=4)
+
+
+def lower_dense(bb, call):
+    """Lower ``qnn.dense`` to an integer ``R.matmul`` plus the zero-point correction terms."""
+    from tvm import relax
+
+    data, weight = call.args[0], call.args[1]
+    zd, zw = _zero_points(call, "qnn.dense")
+    wt = bb.emit(relax.op.permute_dims(weight, [1, 0]))
+    acc = relax.op.matmul(data, wt, out_dtype="int32")
+    if np.any(zw) or zd:
+        acc = bb.emit(acc)
+    pooled = None
+    if np.any(zw):
+        pooled = bb.emit(relax.op.astype(data, "int32"))
+        pooled = bb.emit(relax.op.sum(pooled, axis=[1], keepdims=True))
+    wsums = _weight_sums(bb, weight, [1]) if zd else None
+    return _combine(bb, acc, pooled, zw, wsums, zd, int(weight.ty.shape[1]), axis=1, ndim=2)

@@ -1,0 +1,92 @@
+"""Passes over ``qnn`` programs: :func:`Canonicalize` (lowering) and :func:`LegalizeUint8Int8`.
+
+Both are ordinary ``tvm.transform`` module passes, so they compose with
+Relax's own passes in a ``tvm.transform.Sequential``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from . import ops
+
+
+def _lowerings() -> dict[str, Callable]:
+    from .lower import (
+        lower_add,
+        lower_concatenate,
+        lower_dequantize,
+        lower_mul,
+        lower_quantize,
+        lower_requantize,
+    )
+    from .lower_matmul import lower_conv2d, lower_dense
+
+    return {
+        "quantize": lower_quantize,
+        "dequantize": lower_dequantize,
+        "requantize": lower_requantize,
+        "conv2d": lower_conv2d,
+        "dense": lower_dense,
+        "add": lower_add,
+        "mul": lower_mul,
+        "concatenate": lower_concatenate,
+    }
+
+
+def rewrite_calls(mod, rules: dict[str, Callable]):
+    """Return ``mod`` with every call of a ``qnn`` op named in ``rules`` replaced by ``rules[name](bb, call)``.
+
+    A rule emits its intermediate steps through the BlockBuilder ``bb`` and
+    returns the expression that replaces the call.
+    """
+    from tvm import relax
+
+    @relax.expr_functor.mutator
+    class _Rewriter(relax.PyExprMutator):
+        def visit_call_(self, call):
+            call = self.visit_expr_post_order(call)
+            for name, rule in rules.items():
+                if ops.is_qnn_call(call, name):
+                    return rule(self.builder_, call)
+            return call
+
+    rewriter = _Rewriter(mod)
+    for gv, func in mod.functions.items():
+        if isinstance(func, relax.Function):
+            rewriter.builder_.update_func(gv, rewriter.visit_expr(func))
+    return rewriter.builder_.get()
+
+
+def Canonicalize():
+    """Return a pass that lowers every ``qnn`` operator into plain Relax operators.
+
+    After it, the module holds only built-in Relax operators, so
+    ``relax.get_default_pipeline(target)`` (or ``tvm.compile``) compiles it.
+    Scales and zero points of requantize, conv2d, dense, add, mul and
+    concatenate must be constants; quantize and dequantize accept any expression.
+    """
+    import tvm
+
+    def run(mod, _ctx):
+        return rewrite_calls(mod, _lowerings())
+
+    return tvm.transform.module_pass(run, opt_level=0, name="qnn.Canonicalize")
+
+
+def LegalizeUint8Int8():
+    """Return a pass that rewrites ``qnn.conv2d``/``qnn.dense`` to take uint8 data and int8 weights.
+
+    This is the operand pair of Intel VNNI's ``vpdpbusd`` (and of AVX2's
+    ``vpmaddubsw``). int8 data is shifted by +128 and uint8 weights by -128;
+    the zero points shift with them, so the int32 result is unchanged. See
+    :mod:`d2lcc.qnn.legalize`.
+    """
+    import tvm
+
+    from .legalize import legalize_matmul
+
+    def run(mod, _ctx):
+        return rewrite_calls(mod, {"conv2d": legalize_matmul, "dense": legalize_matmul})
+
+    return tvm.transform.module_pass(run, opt_level=0, name="qnn.LegalizeUint8Int8")

@@ -1,0 +1,84 @@
+"""The printed lowering of quantize and conv2d, asserted structurally against hand-written Relax."""
+
+import tvm_ffi
+from tvm import relax
+from tvm.script import relax as R
+
+from d2lcc import qnn
+
+
+def _one_op_module(make, *types):
+    params = [relax.Var(f"x{i}", relax.TensorType(shape, dtype)) for i, (shape, dtype) in enumerate(types)]
+    bb = relax.BlockBuilder()
+    with bb.function("main", params):
+        with bb.dataflow():
+            out = bb.emit_output(make(*params))
+        bb.emit_func_output(out)
+    return bb.get()
+
+
+def _assert_same(actual_mod, expected_func):
+    """Compare after CanonicalizeBindings (which drops trivial var-to-var bindings)."""
+    actual = relax.transform.CanonicalizeBindings()(actual_mod)["main"]
+    assert tvm_ffi.structural_equal(actual, expected_func, map_free_vars=True), actual.script(show_meta=False)
+
+
+def test_qnn_ops_print_as_themselves():
+    mod = _one_op_module(lambda x: qnn.quantize(x, 0.5, 127, out_dtype="uint8"), ((2, 5), "float32"))
+    assert 'R.qnn.quantize(x0, R.const(0.5, "float32"), R.const(127, "int32"), axis=1, out_dtype="uint8")' in mod.script()
+
+
+def test_quantize_lowers_to_divide_round_cast_add_clip_cast():
+    mod = _one_op_module(lambda x: qnn.quantize(x, 0.5, 127, out_dtype="uint8"), ((2, 5), "float32"))
+
+    @R.function
+    def expected(x0: R.Tensor((2, 5), "float32")) -> R.Tensor((2, 5), "uint8"):
+        with R.dataflow():
+            a = R.divide(x0, R.const(0.5, "float32"))
+            b = R.round(a)
+            c = R.astype(b, "int32")
+            d = R.add(c, R.const(127, "int32"))
+            e = R.clip(d, 0, 255)
+            f = R.astype(e, "uint8")
+            R.output(f)
+        return f
+
+    _assert_same(qnn.transform.Canonicalize()(mod), expected)
+
+
+def test_conv2d_with_zero_points_lowers_to_four_terms():
+    make = lambda d, w: qnn.conv2d(d, w, 1, 1, 0.5, 0.25)  # noqa: E731
+    mod = _one_op_module(make, ((1, 3, 6, 6), "uint8"), ((4, 3, 3, 3), "uint8"))
+    ones = relax.const(__import__("numpy").ones((1, 1, 3, 3), "int32"))
+
+    @R.function
+    def expected(x0: R.Tensor((1, 3, 6, 6), "uint8"), x1: R.Tensor((4, 3, 3, 3), "uint8")):
+        with R.dataflow():
+            conv = R.nn.conv2d(x0, x1, out_dtype="int32")
+            d32 = R.astype(x0, "int32")
+            dsum = R.sum(d32, axis=[1], keepdims=True)
+            pooled = R.nn.conv2d(dsum, ones, out_dtype="int32")
+            w32 = R.astype(x1, "int32")
+            wsum = R.sum(w32, axis=[1, 2, 3])
+            wsum4 = R.reshape(wsum, [1, 4, 1, 1])
+            t1 = R.subtract(conv, pooled)
+            t2 = R.subtract(t1, wsum4)
+            out = R.add(t2, R.const(27, "int32"))
+            R.output(out)
+        return out
+
+    _assert_same(qnn.transform.Canonicalize()(mod), expected)
+
+
+def test_symmetric_conv2d_lowers_to_one_integer_conv():
+    make = lambda d, w: qnn.conv2d(d, w, 0, 0, 0.5, 0.25, padding=(1, 1))  # noqa: E731
+    mod = _one_op_module(make, ((1, 3, 6, 6), "int8"), ((4, 3, 3, 3), "int8"))
+
+    @R.function
+    def expected(x0: R.Tensor((1, 3, 6, 6), "int8"), x1: R.Tensor((4, 3, 3, 3), "int8")):
+        with R.dataflow():
+            out = R.nn.conv2d(x0, x1, padding=[1, 1, 1, 1], out_dtype="int32")
+            R.output(out)
+        return out
+
+    _assert_same(qnn.transform.Canonicalize()(mod), expected)

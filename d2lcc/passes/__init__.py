@@ -5,12 +5,14 @@
 - :mod:`d2lcc.passes.analysis`: count Relax bindings, TensorIR loops and memory accesses.
 - :mod:`d2lcc.passes.relax_simplify`: remove ``x * 1``, ``x + 0``, ... from Relax functions.
 - :mod:`d2lcc.passes.tir_unroll`: mark short innermost TensorIR loops as unrolled.
+- :func:`source`: the source of any of these, for printing in the book.
 """
 
 from .analysis import count_memory_accesses, count_relax_bindings, count_tir_loops
 from .instruments import IRSizeRecorder, PassRecorder
 from .levels import with_opt_level
 from .relax_simplify import SimplifyIdentityArith, simplify_identity_arith_dpl
+from .source import source
 from .tir_unroll import UnrollShortLoops
 
 __all__ = [
@@ -22,5 +24,6 @@ __all__ = [
     "count_relax_bindings",
     "count_tir_loops",
     "simplify_identity_arith_dpl",
+    "source",
     "with_opt_level",
 ]

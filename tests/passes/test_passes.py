@@ -17,6 +17,7 @@ from d2lcc.passes import (
     count_relax_bindings,
     count_tir_loops,
     simplify_identity_arith_dpl,
+    source,
     with_opt_level,
 )
 from d2lcc.passes.tir_unroll import unroll_short_loops
@@ -175,3 +176,13 @@ def test_unroll_short_loops():
         UnrollShortLoops(0)
     with pytest.raises(ValueError, match="UnrollShortLoops: max_extent=0"):
         unroll_short_loops(list(legal.functions.values())[0], 0)
+
+
+def test_source():
+    text = source("PassRecorder")
+    assert text.startswith("@pass_instrument\nclass PassRecorder") and "def names" in text
+    assert source("with_opt_level").startswith("def with_opt_level(")
+    with pytest.raises(ValueError, match="passes.source: no class or function named 'nope'"):
+        source("nope")
+    with pytest.raises(TypeError, match="passes.source: name must be a str"):
+        source(3)

@@ -1,0 +1,29 @@
+"""Show the source of the package's passes in the book.
+
+TVM's pass decorators (``pass_instrument``, ``function_pass``) replace a class
+by a generated wrapper, so :func:`inspect.getsource` cannot find the class
+any more. :func:`source` reads the definition from the module file instead.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+
+_MODULES = ("analysis", "instruments", "levels", "relax_simplify", "tir_unroll")
+
+
+def source(name: str) -> str:
+    """Return the source of the class or function ``name`` of :mod:`d2lcc.passes`, decorators included."""
+    if not isinstance(name, str):
+        raise TypeError(f"passes.source: name must be a str, got {type(name).__name__}")
+    for module_name in _MODULES:
+        module = importlib.import_module(f"{__package__}.{module_name}")
+        text = inspect.getsource(module)
+        for node in ast.parse(text).body:
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == name:
+                lines = text.splitlines()
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                return "\n".join(lines[first - 1 : node.end_lineno])
+    raise ValueError(f"passes.source: no class or function named {name!r} in d2lcc.passes")

@@ -3,15 +3,15 @@
 #   make test   unit tests of d2lcc, then every section executed as a notebook
 # Both set up ./.venv first. Other targets: section, serve, screenshots, clean.
 
-VENV   := .venv
-BIN    := $(CURDIR)/$(VENV)/bin
+VENV   ?= .venv
+BIN    := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: book test setup unit notebooks site section serve screenshots clean
+.PHONY: book test setup unit section serve screenshots clean
 
 setup:
-	@bash tools/setup.sh
+	@VENV=$(VENV) bash tools/setup.sh
 
 # Executes only the sections whose markdown or d2lcc changed, then lets d2lbook
 # render the already executed notebooks (it finds none outdated).

@@ -59,6 +59,16 @@ def colab_install_line(cfg: configparser.ConfigParser | None = None) -> str:
     return "!pip install " + " ".join(pins + [d2lcc])
 
 
+def zip_notebooks(dest: Path) -> None:
+    """Zip the executed notebooks (``_build/ipynb``, links between them made clickable) for download."""
+    import zipfile
+
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted((BUILD / "ipynb").rglob("*")):
+            if path.is_file() and path.stat().st_size > 0:
+                zf.write(path, path.relative_to(BUILD / "ipynb").as_posix())
+
+
 def make_colab_notebooks(cfg: configparser.ConfigParser) -> list[Path]:
     """Copy the executed notebooks to ``_build/colab`` with the install cell first."""
     shutil.rmtree(COLAB, ignore_errors=True)
@@ -169,8 +179,7 @@ def main() -> int:
     env_bin = str(Path(sys.executable).parent)
     os.environ["PATH"] = env_bin + os.pathsep + os.environ.get("PATH", "")
     run("d2lbook", "build", "html")
-    run("d2lbook", "build", "pkg")
-    shutil.copy(BUILD / f"{cfg['project']['name']}.zip", HTML)
+    zip_notebooks(HTML / f"{cfg['project']['name']}.zip")
     notebooks = make_colab_notebooks(cfg)
     buttons = add_colab_buttons(cfg)
     install_mathjax()

@@ -1,6 +1,6 @@
 """What a CPU can do: SIMD width, caches, peak FLOP rate, memory bandwidth, roofline.
 
-:numref:`sec_cpu` measures this machine's two ceilings with kernels compiled
+:numref:`sec_operators_cpu` measures this machine's two ceilings with kernels compiled
 by TVM: :func:`peak_gflops` runs many independent fused multiply-adds on
 vector registers (:func:`fma_kernel`), :func:`bandwidth_gbps` copies an array
 much larger than the caches (:func:`copy_kernel`). A :class:`Roofline` made

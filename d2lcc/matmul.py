@@ -1,6 +1,6 @@
 """Matrix multiplication on a CPU, one schedule at a time.
 
-:numref:`sec_matmul` optimizes ``C = A @ B`` for square float32 matrices in
+:numref:`sec_operators_matmul` optimizes ``C = A @ B`` for square float32 matrices in
 small steps. Each step is one function here that takes the previous step's
 schedule (by calling the previous function) and adds one idea, so the book can
 print a step with :func:`inspect.getsource` and the reader sees only what is

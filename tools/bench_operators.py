@@ -43,7 +43,7 @@ def best_seconds(fns: dict[str, Callable[[], object]], rounds: int = 7, min_roun
 
 
 def bench_matmul(sizes=(256, 1024, 2048)) -> dict[str, float]:
-    """The final hand schedule of :numref:`sec_matmul` (``micro_kernel``) against NumPy."""
+    """The final hand schedule of :numref:`sec_operators_matmul` (``micro_kernel``) against NumPy."""
     import tvm
 
     import d2lcc

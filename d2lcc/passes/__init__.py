@@ -2,6 +2,7 @@
 
 - :mod:`d2lcc.passes.levels`: give an existing pass an opt level of our choice.
 - :mod:`d2lcc.passes.instruments`: record which passes ran, and how the IR grew or shrank.
+- :mod:`d2lcc.passes.timing`: read TVM's pass timing report into numbers.
 - :mod:`d2lcc.passes.analysis`: count Relax bindings, TensorIR loops and memory accesses.
 - :mod:`d2lcc.passes.relax_simplify`: remove ``x * 1``, ``x + 0``, ... from Relax functions.
 - :mod:`d2lcc.passes.tir_unroll`: mark short innermost TensorIR loops as unrolled.
@@ -13,16 +14,19 @@ from .instruments import IRSizeRecorder, PassRecorder
 from .levels import with_opt_level
 from .relax_simplify import SimplifyIdentityArith, simplify_identity_arith_dpl
 from .source import source
+from .timing import PassTime, parse_pass_timing
 from .tir_unroll import UnrollShortLoops
 
 __all__ = [
     "IRSizeRecorder",
     "PassRecorder",
+    "PassTime",
     "SimplifyIdentityArith",
     "UnrollShortLoops",
     "count_memory_accesses",
     "count_relax_bindings",
     "count_tir_loops",
+    "parse_pass_timing",
     "simplify_identity_arith_dpl",
     "source",
     "with_opt_level",

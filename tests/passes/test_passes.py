@@ -186,3 +186,23 @@ def test_source():
         source("nope")
     with pytest.raises(TypeError, match="passes.source: name must be a str"):
         source(3)
+
+
+def test_parse_pass_timing():
+    from d2lcc.passes import PassTime, parse_pass_timing
+
+    report = "_pipeline: 1500us [300us] (80.00%; 80.00%)\n\tLegalizeOps: 1200us [1200us] (64.00%; 80.00%)\n\n"
+    assert parse_pass_timing(report) == [
+        PassTime(0, "_pipeline", 1500e-6, 300e-6),
+        PassTime(1, "LegalizeOps", 1200e-6, 1200e-6),
+    ]
+    timing = tvm.ir.instrument.PassTimingInstrument()
+    with tvm.transform.PassContext(instruments=[timing]):
+        tvm.transform.Sequential([relax.transform.FoldConstant()], name="Outer")(_module(np.random.default_rng(4)))
+        rows = parse_pass_timing(timing.render())
+    assert [(r.depth, r.name) for r in rows[:2]] == [(0, "Outer"), (1, "FoldConstant")]
+    assert rows[0].total_s >= rows[1].total_s >= 0
+    with pytest.raises(ValueError, match="parse_pass_timing: cannot read line 'oops'"):
+        parse_pass_timing("oops")
+    with pytest.raises(TypeError, match="parse_pass_timing: report must be a str"):
+        parse_pass_timing(None)

@@ -43,9 +43,10 @@ def get(name: str):
 
 def is_qnn_call(expr, name: str | None = None) -> bool:
     """Return whether ``expr`` is a call of a dialect operator (of ``name``, if given)."""
+    import tvm
     from tvm import relax
 
-    if not isinstance(expr, relax.Call) or not isinstance(expr.op, __import__("tvm").ir.Op):
+    if not isinstance(expr, relax.Call) or not isinstance(expr.op, tvm.ir.Op):
         return False
     full = str(expr.op.name)
     if name is not None:

@@ -48,7 +48,8 @@ def test_site_is_offline(site):
 def test_install_page_has_outputs_and_colab_button(site):
     page = (build_site.HTML / "chapter_getting_started" / "install.html").read_text()
     assert 'id="Colab"' in page
-    assert "apache-tvm-ffi" in page and "ISA features" in page  # the executed output of d2lcc.env()
+    text = re.sub(r"<[^>]+>", "", page)  # outputs are syntax-highlighted into many spans
+    assert "ISA features" in text and "architecture" in text  # the executed output of d2lcc.env()
 
 
 def test_notebook_zip_holds_every_notebook(site):

@@ -133,8 +133,8 @@ def lower_mul(bb, call):
     relax = _R()
     lhs, rhs, s_l, z_l, s_r, z_r, s_o, z_o = call.args
     op = "qnn.mul"
-    num = np.float64(as_array(s_l, op, "lhs_scale")) * np.float64(as_array(s_r, op, "rhs_scale"))
-    m = requantize_multiplier(num, as_array(s_o, op, "output_scale"))
+    s_l, s_r = as_array(s_l, op, "lhs_scale"), as_array(s_r, op, "rhs_scale")
+    m = requantize_multiplier(s_l, as_array(s_o, op, "output_scale"), s_r)
     prod = bb.emit(relax.op.multiply(centered_int32(bb, lhs, z_l), centered_int32(bb, rhs, z_r)))
     x = rescale(bb, prod, relax.const(0, "int32"), relax.const(m))
     if not is_zero(z_o):

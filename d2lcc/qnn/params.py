@@ -113,11 +113,15 @@ def as_array(expr: Any, op: str, arg: str) -> np.ndarray:
     return values
 
 
-def requantize_multiplier(input_scale: np.ndarray, output_scale: np.ndarray) -> np.ndarray:
-    """Return ``input_scale / output_scale`` computed in float64 and rounded once to float32.
+def requantize_multiplier(input_scale, output_scale, *more_input_scales) -> np.ndarray:
+    """Return ``input_scale * more_input_scales... / output_scale`` as one float32 multiplier.
 
+    Every scale is first taken as float32 (what the Relax constants hold); the
+    product and quotient are computed in float64 and rounded to float32 once.
     The lowering and the NumPy reference both call this function, so both use
-    the very same float32 multiplier.
+    the very same multiplier.
     """
-    ratio = np.asarray(input_scale, np.float64) / np.asarray(output_scale, np.float64)
-    return ratio.astype(np.float32)
+    ratio = np.asarray(input_scale, np.float32).astype(np.float64)
+    for extra in more_input_scales:
+        ratio = ratio * np.asarray(extra, np.float32).astype(np.float64)
+    return (ratio / np.asarray(output_scale, np.float32).astype(np.float64)).astype(np.float32)

@@ -119,7 +119,7 @@ def mul(lhs, rhs, lhs_scale, lhs_zero_point, rhs_scale, rhs_zero_point, output_s
     """``clip(round(M * float32((lhs - lhs_zp) * (rhs - rhs_zp))) + out_zp)``, ``M = f32(ls * rs / os)``."""
     dtype = np.asarray(lhs).dtype.name
     prod = (np.asarray(lhs).astype(np.int32) - lhs_zero_point) * (np.asarray(rhs).astype(np.int32) - rhs_zero_point)
-    m = requantize_multiplier(np.float64(np.float32(lhs_scale)) * np.float32(rhs_scale), output_scale)
+    m = requantize_multiplier(lhs_scale, output_scale, rhs_scale)
     return _clip_cast(_rescale(prod, 0, m) + np.int32(output_zero_point), dtype)
 
 

@@ -59,8 +59,13 @@ def test_copy_kernel_copies():
     b = tvm.runtime.tensor(np.zeros(n, np.float32))
     f(tvm.runtime.tensor(a), b)
     np.testing.assert_array_equal(b.numpy(), a)
+    g = tvm.compile(tvm.IRModule({"main": cpu.copy_kernel(n, 8, inputs=2)}), target={"kind": "llvm"})
+    g(tvm.runtime.tensor(a), tvm.runtime.tensor(2 * a), b)
+    np.testing.assert_allclose(b.numpy(), 3 * a)
     with pytest.raises(ValueError, match="n=100"):
         cpu.copy_kernel(100, 8)
+    with pytest.raises(ValueError, match="inputs=3"):
+        cpu.copy_kernel(n, 8, inputs=3)
 
 
 def test_measurements_are_positive():

@@ -18,7 +18,7 @@ scales become float32 constants, zero points int32 constants)::
     quantize(data, scale, zero_point, out_dtype="int8", axis=-1)
     dequantize(data, scale, zero_point, axis=-1)
     requantize(data, input_scale, input_zero_point, output_scale, output_zero_point,
-               out_dtype="int8", axis=-1, rounding="TONEAREST")
+               out_dtype="int8", axis=-1, rounding="TONEAREST", compute="float32")
     conv2d(data, weight, input_zero_point, kernel_zero_point, input_scale, kernel_scale,
            strides=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, out_dtype="int32")
     dense(data, weight, input_zero_point, kernel_zero_point, input_scale, kernel_scale,
@@ -35,8 +35,11 @@ float32; ``M`` is a float32 multiplier computed in float64 and rounded once
 
 - quantize: ``clip(int32(round(x / scale)) + zp)`` cast to ``out_dtype``.
 - dequantize: ``float32(int32(q) - zp) * scale``.
-- requantize: ``clip(int32(round(float32(q - zp_in) * M)) + zp_out)``, ``M = in_scale / out_scale``;
-  ``rounding`` accepts only ``"TONEAREST"`` (= half to even here; Relay's meant half away from zero).
+- requantize: ``clip(int32(round(float32(q - zp_in) * M)) + zp_out)``, ``M = in_scale / out_scale``,
+  ``rounding="TONEAREST"`` = half to even (Relay's TONEAREST meant half away from zero).
+  ``compute="fixed_point"`` is integer-only (:mod:`d2lcc.qnn.fixed_point`): ``M`` as a 31-bit
+  mantissa and a right shift in int64, ``rounding`` ``"TONEAREST"`` (half to even) or
+  ``"UPWARD"`` (half toward +infinity, Relay's default); within one unit of the float32 mode.
 - conv2d (NCHW/OIHW) and dense (``data [m, k]``, ``weight [units, k]``): exact int32 sums of
   ``(d - zd) * (w - zw[o])``; conv2d pads with real zero. Kernel scale/zero point may be
   per-channel (axis 0 of the weight = axis 1 of the output). No rounding; the scales are
@@ -60,8 +63,26 @@ Passes (:mod:`d2lcc.qnn.transform`)
 - ``transform.LegalizeUint8Int8()``: runs before lowering; rewrites conv2d/dense to uint8 data x
   int8 weights (VNNI's ``vpdpbusd`` operands) by shifting by 128 and moving the zero points.
 
-References: :mod:`d2lcc.qnn.reference` has a NumPy function per operator, same arguments
-(scales/zero points as numbers or arrays) computing bit-identical results.
+References: :mod:`d2lcc.qnn.reference` has a NumPy function per operator with the same
+arguments (scales/zero points as numbers or arrays; no ``input_scale``/``kernel_scale`` for
+conv2d/dense, which do not use them) computing bit-identical results.
+:mod:`d2lcc.qnn.onnxrt` runs one-node ONNX models in onnxruntime (``quantize_linear``,
+``dequantize_linear``, ``qlinear_conv``, ``qlinear_matmul``) as an independent check.
+
+Example::
+
+    from tvm import relax
+    from d2lcc import qnn
+    x = relax.Var("x", relax.TensorType((2, 5), "float32"))
+    bb = relax.BlockBuilder()
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            q = bb.emit_output(qnn.quantize(x, 0.5, 127, out_dtype="uint8"))
+        bb.emit_func_output(q)
+    mod = qnn.transform.Canonicalize()(bb.get())   # then relax.get_default_pipeline(target)
+
+A conv2d is followed by a requantize to 8 bits: ``qnn.requantize(acc, input_scale *
+kernel_scale, 0, output_scale, output_zero_point, out_dtype="uint8", axis=1)``.
 
 Why real operators rather than composite functions
 --------------------------------------------------
@@ -75,7 +96,7 @@ The cost is that the operators exist only in this Python process (registered
 on first use), and TVMScript can print but not parse them back.
 """
 
-from . import reference, transform
+from . import fixed_point, ops, params, reference, transform
 from .api import conv2d, dense, dequantize, quantize, requantize
 from .api_elementwise import add, concatenate, mul
 

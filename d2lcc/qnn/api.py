@@ -16,7 +16,8 @@ from .shapes import check_dtype, conv2d_output_shape, normalize_axis, pair, tens
 
 QUANT_DTYPES = ("int8", "uint8")
 OUT_DTYPES = ("int8", "uint8", "int16", "uint16", "int32")
-ROUNDINGS = ("TONEAREST",)
+#: The roundings each ``compute`` mode of requantize supports.
+ROUNDINGS = {"float32": ("TONEAREST",), "fixed_point": ("TONEAREST", "UPWARD")}
 
 
 def _call(name: str, args: list, attrs: dict):
@@ -61,19 +62,27 @@ def requantize(
     out_dtype: str = "int8",
     axis: int = -1,
     rounding: str = "TONEAREST",
+    compute: str = "float32",
 ):
     """Rescale integer ``data`` to new quantization parameters.
 
+    With ``compute="float32"`` (default):
     ``clip(round_half_to_even(M * float32(data - input_zero_point)) + output_zero_point)``
     with the float32 multiplier ``M = float32(input_scale / output_scale)``
-    (:func:`d2lcc.qnn.params.requantize_multiplier`).
+    (:func:`d2lcc.qnn.params.requantize_multiplier`). With ``compute="fixed_point"``:
+    integers only, ``M`` as a 31-bit mantissa and a shift (:mod:`d2lcc.qnn.fixed_point`),
+    rounding ``"TONEAREST"`` (half to even) or ``"UPWARD"`` (half toward +infinity).
     """
     op = "qnn.requantize"
     shape, dtype = tensor_info(data, op, "data")
     check_dtype(dtype, OUT_DTYPES, op, "data")
     check_dtype(out_dtype, OUT_DTYPES, op, "out_dtype")
-    if rounding not in ROUNDINGS:
-        raise ValueError(f"{op}: rounding={rounding!r} is not supported; expected one of {list(ROUNDINGS)}")
+    if compute not in ROUNDINGS:
+        raise ValueError(f"{op}: compute={compute!r} is not supported; expected one of {list(ROUNDINGS)}")
+    if rounding not in ROUNDINGS[compute]:
+        raise ValueError(
+            f"{op}: rounding={rounding!r} is not supported with compute={compute!r}; expected one of {list(ROUNDINGS[compute])}"
+        )
     axis = normalize_axis(axis, len(shape), op)
     c = shape[axis]
     args = [
@@ -83,7 +92,8 @@ def requantize(
         params.scale(output_scale, op, "output_scale", c),
         params.zero_point(output_zero_point, out_dtype, op, "output_zero_point", c),
     ]
-    return _call("requantize", args, {"out_dtype": out_dtype, "axis": axis, "rounding": rounding})
+    attrs = {"out_dtype": out_dtype, "axis": axis, "rounding": rounding, "compute": compute}
+    return _call("requantize", args, attrs)
 
 
 def _matmul_params(op, data, weight, input_zero_point, kernel_zero_point, input_scale, kernel_scale, units):

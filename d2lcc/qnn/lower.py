@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .params import DTYPE_RANGES, as_array, constant_value, requantize_multiplier
+from .fixed_point import fixed_point_multiplier, lower_rescale
+from .params import DTYPE_RANGES, as_array, constant_value, requantize_multiplier, scale_ratio
 
 
 def _R():
@@ -107,8 +108,14 @@ def lower_requantize(bb, call):
     relax = _R()
     data, s_in, z_in, s_out, z_out = call.args
     op, axis, ndim = "qnn.requantize", int(call.attrs["axis"]), len(data.ty.shape)
-    m = requantize_multiplier(as_array(s_in, op, "input_scale"), as_array(s_out, op, "output_scale"))
-    x = rescale(bb, data, along(bb, z_in, axis, ndim), const_along(m, axis, ndim, "float32"))
+    ratio = scale_ratio(as_array(s_in, op, "input_scale"), as_array(s_out, op, "output_scale"))
+    if str(call.attrs["compute"]) == "fixed_point":
+        mantissa, shift = fixed_point_multiplier(ratio, op)
+        x = centered_int32(bb, data, along(bb, z_in, axis, ndim))
+        x = lower_rescale(bb, x, mantissa, shift, str(call.attrs["rounding"]), axis, ndim)
+    else:
+        m = ratio.astype(np.float32)
+        x = rescale(bb, data, along(bb, z_in, axis, ndim), const_along(m, axis, ndim, "float32"))
     if not is_zero(z_out):
         x = bb.emit(relax.op.add(x, along(bb, z_out, axis, ndim)))
     return clip_cast(bb, x, str(call.attrs["out_dtype"]))

@@ -113,15 +113,21 @@ def as_array(expr: Any, op: str, arg: str) -> np.ndarray:
     return values
 
 
-def requantize_multiplier(input_scale, output_scale, *more_input_scales) -> np.ndarray:
-    """Return ``input_scale * more_input_scales... / output_scale`` as one float32 multiplier.
+def scale_ratio(input_scale, output_scale, *more_input_scales) -> np.ndarray:
+    """Return ``input_scale * more_input_scales... / output_scale`` in float64.
 
-    Every scale is first taken as float32 (what the Relax constants hold); the
-    product and quotient are computed in float64 and rounded to float32 once.
-    The lowering and the NumPy reference both call this function, so both use
-    the very same multiplier.
+    Every scale is first taken as float32 (what the Relax constants hold).
     """
     ratio = np.asarray(input_scale, np.float32).astype(np.float64)
     for extra in more_input_scales:
         ratio = ratio * np.asarray(extra, np.float32).astype(np.float64)
-    return (ratio / np.asarray(output_scale, np.float32).astype(np.float64)).astype(np.float32)
+    return ratio / np.asarray(output_scale, np.float32).astype(np.float64)
+
+
+def requantize_multiplier(input_scale, output_scale, *more_input_scales) -> np.ndarray:
+    """Return :func:`scale_ratio` rounded once to a float32 multiplier.
+
+    The lowering and the NumPy reference both call this function, so both use
+    the very same multiplier.
+    """
+    return scale_ratio(input_scale, output_scale, *more_input_scales).astype(np.float32)

@@ -12,7 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .params import DTYPE_RANGES, requantize_multiplier
+from .fixed_point import fixed_point_multiplier, rescale_reference
+from .params import DTYPE_RANGES, requantize_multiplier, scale_ratio
 
 
 def _along(param, axis: int, ndim: int, dtype) -> np.ndarray:
@@ -60,12 +61,26 @@ def requantize(
     output_zero_point,
     out_dtype: str = "int8",
     axis: int = -1,
+    rounding: str = "TONEAREST",
+    compute: str = "float32",
 ) -> np.ndarray:
-    """``clip(round_half_to_even(M * float32(data - input_zp)) + output_zp)``, ``M = float32(in_s / out_s)``."""
+    """``clip(round(M * (data - input_zp)) + output_zp)`` with ``M = in_s / out_s``.
+
+    ``compute="float32"``: float32 ``M`` and arithmetic, round half to even.
+    ``compute="fixed_point"``: int64 arithmetic with a 31-bit mantissa and a shift, rounding
+    ``"TONEAREST"`` (half to even) or ``"UPWARD"`` (half toward +infinity).
+    """
     q = np.asarray(data)
     axis %= q.ndim
-    m = requantize_multiplier(input_scale, output_scale)
-    scaled = _rescale(q, _along(input_zero_point, axis, q.ndim, np.int32), _along(m, axis, q.ndim, np.float32))
+    zp = _along(input_zero_point, axis, q.ndim, np.int32)
+    if compute == "fixed_point":
+        mantissa, shift = fixed_point_multiplier(scale_ratio(input_scale, output_scale))
+        centered = q.astype(np.int32) - zp
+        m_, s_ = _along(mantissa, axis, q.ndim, np.int64), _along(shift, axis, q.ndim, np.int64)
+        scaled = rescale_reference(centered, m_, s_, rounding)
+    else:
+        m = requantize_multiplier(input_scale, output_scale)
+        scaled = _rescale(q, zp, _along(m, axis, q.ndim, np.float32))
     return _clip_cast(scaled + _along(output_zero_point, axis, q.ndim, np.int32), out_dtype)
 
 

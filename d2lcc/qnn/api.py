@@ -81,7 +81,8 @@ def requantize(
         raise ValueError(f"{op}: compute={compute!r} is not supported; expected one of {list(ROUNDINGS)}")
     if rounding not in ROUNDINGS[compute]:
         raise ValueError(
-            f"{op}: rounding={rounding!r} is not supported with compute={compute!r}; expected one of {list(ROUNDINGS[compute])}"
+            f"{op}: rounding={rounding!r} is not supported with compute={compute!r}; "
+            f"expected one of {list(ROUNDINGS[compute])}"
         )
     axis = normalize_axis(axis, len(shape), op)
     c = shape[axis]
@@ -96,7 +97,9 @@ def requantize(
     return _call("requantize", args, attrs)
 
 
-def _matmul_params(op, data, weight, input_zero_point, kernel_zero_point, input_scale, kernel_scale, units):
+def _matmul_params(op, data, weight, zero_points, scales, units):
+    """Check the operands of conv2d/dense and return their four quantization parameters as Relax constants."""
+    (input_zero_point, kernel_zero_point), (input_scale, kernel_scale) = zero_points, scales
     _, ddtype = tensor_info(data, op, "data")
     _, wdtype = tensor_info(weight, op, "weight")
     check_dtype(ddtype, QUANT_DTYPES, op, "data")
@@ -135,7 +138,9 @@ def conv2d(
     if len(dshape) != 4 or len(wshape) != 4:
         raise ValueError(f"{op}: data must be 4-D NCHW and weight 4-D OIHW, got {dshape} and {wshape}")
     if not isinstance(groups, int) or groups < 1 or dshape[1] % groups or wshape[0] % groups:
-        raise ValueError(f"{op}: groups={groups!r} must be a positive int dividing channels {dshape[1]} and {wshape[0]}")
+        raise ValueError(
+            f"{op}: groups={groups!r} must be a positive int dividing channels {dshape[1]} and {wshape[0]}"
+        )
     if dshape[1] != wshape[1] * groups:
         raise ValueError(f"{op}: weight has {wshape[1]} input channels per group but data has {dshape[1]} / {groups}")
     pad = _padding(padding, op)
@@ -145,7 +150,8 @@ def conv2d(
     if min(conv2d_output_shape(dshape, wshape, strides, pad, dilation)) < 1:
         raise ValueError(f"{op}: the kernel {wshape[2:]} does not fit the padded input {dshape[2:]}")
     check_dtype(out_dtype, ["int32"], op, "out_dtype")
-    qparams = _matmul_params(op, data, weight, input_zero_point, kernel_zero_point, input_scale, kernel_scale, wshape[0])
+    zero_points, scales = (input_zero_point, kernel_zero_point), (input_scale, kernel_scale)
+    qparams = _matmul_params(op, data, weight, zero_points, scales, wshape[0])
     attrs = {"strides": strides, "padding": pad, "dilation": dilation, "groups": groups, "out_dtype": out_dtype}
     return _call("conv2d", [data, weight, *qparams], attrs)
 
@@ -169,5 +175,6 @@ def dense(data, weight, input_zero_point, kernel_zero_point, input_scale, kernel
     if len(dshape) != 2 or len(wshape) != 2 or dshape[1] != wshape[1]:
         raise ValueError(f"{op}: data [m, k] and weight [units, k] do not match: {dshape} and {wshape}")
     check_dtype(out_dtype, ["int32"], op, "out_dtype")
-    qparams = _matmul_params(op, data, weight, input_zero_point, kernel_zero_point, input_scale, kernel_scale, wshape[0])
+    zero_points, scales = (input_zero_point, kernel_zero_point), (input_scale, kernel_scale)
+    qparams = _matmul_params(op, data, weight, zero_points, scales, wshape[0])
     return _call("dense", [data, weight, *qparams], {"out_dtype": out_dtype})

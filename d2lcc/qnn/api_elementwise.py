@@ -42,7 +42,8 @@ def add(lhs, rhs, lhs_scale, lhs_zero_point, rhs_scale, rhs_zero_point, output_s
     ``round_half_to_even(M_x * float32(x - x_zero_point))`` with ``M_x = float32(x_scale / output_scale)``;
     the two are summed, ``output_zero_point`` is added and the result clipped.
     """
-    return _binary("add", lhs, rhs, lhs_scale, lhs_zero_point, rhs_scale, rhs_zero_point, output_scale, output_zero_point)
+    qparams = (lhs_scale, lhs_zero_point, rhs_scale, rhs_zero_point, output_scale, output_zero_point)
+    return _binary("add", lhs, rhs, *qparams)
 
 
 def mul(lhs, rhs, lhs_scale, lhs_zero_point, rhs_scale, rhs_zero_point, output_scale, output_zero_point):
@@ -51,7 +52,23 @@ def mul(lhs, rhs, lhs_scale, lhs_zero_point, rhs_scale, rhs_zero_point, output_s
     ``clip(round_half_to_even(M * float32((lhs - lhs_zp) * (rhs - rhs_zp))) + output_zp)`` with
     ``M = float32(lhs_scale * rhs_scale / output_scale)`` (computed in float64, rounded once).
     """
-    return _binary("mul", lhs, rhs, lhs_scale, lhs_zero_point, rhs_scale, rhs_zero_point, output_scale, output_zero_point)
+    qparams = (lhs_scale, lhs_zero_point, rhs_scale, rhs_zero_point, output_scale, output_zero_point)
+    return _binary("mul", lhs, rhs, *qparams)
+
+
+def _check_concat_tensors(tensors: list, axis: int, op: str) -> tuple[str, int]:
+    """Check that the tensors share a quantized dtype and every dimension but ``axis``; return both."""
+    infos = [tensor_info(t, op, f"tensors[{i}]") for i, t in enumerate(tensors)]
+    (shape0, dtype) = infos[0]
+    check_dtype(dtype, QUANT_DTYPES, op, "tensors[0]")
+    axis = normalize_axis(axis, len(shape0), op)
+    for i, (shape, dt) in enumerate(infos):
+        if dt != dtype:
+            raise TypeError(f"{op}: tensors[{i}] has dtype {dt} but tensors[0] has {dtype}")
+        off_axis = [(a, b) for k, (a, b) in enumerate(zip(shape, shape0)) if k != axis]
+        if len(shape) != len(shape0) or any(a != b for a, b in off_axis):
+            raise ValueError(f"{op}: tensors[{i}] has shape {shape}, which does not match {shape0} off axis {axis}")
+    return dtype, axis
 
 
 def concatenate(
@@ -78,15 +95,7 @@ def concatenate(
             f"{op}: {len(tensors)} tensors need as many input_scales and input_zero_points, "
             f"got {len(input_scales)} and {len(input_zero_points)}"
         )
-    infos = [tensor_info(t, op, f"tensors[{i}]") for i, t in enumerate(tensors)]
-    dtype = infos[0][1]
-    check_dtype(dtype, QUANT_DTYPES, op, "tensors[0]")
-    axis = normalize_axis(axis, len(infos[0][0]), op)
-    for i, (shape, dt) in enumerate(infos):
-        if dt != dtype:
-            raise TypeError(f"{op}: tensors[{i}] has dtype {dt} but tensors[0] has {dtype}")
-        if len(shape) != len(infos[0][0]) or any(a != b for k, (a, b) in enumerate(zip(shape, infos[0][0])) if k != axis):
-            raise ValueError(f"{op}: tensors[{i}] has shape {shape}, which does not match {infos[0][0]} off axis {axis}")
+    dtype, axis = _check_concat_tensors(tensors, axis, op)
     scales = [params.scale(s, op, f"input_scales[{i}]") for i, s in enumerate(input_scales)]
     zps = [params.zero_point(z, dtype, op, f"input_zero_points[{i}]") for i, z in enumerate(input_zero_points)]
     args = [

@@ -26,8 +26,9 @@ def _run(op_type: str, inputs: dict[str, np.ndarray], out_dtype, attrs: dict | N
     from onnx import helper
 
     names = list(inputs)
-    vin = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape) for n, v in inputs.items()]
-    out = helper.make_tensor_value_info("y", helper.np_dtype_to_tensor_dtype(np.dtype(out_dtype)), None)
+    elem = helper.np_dtype_to_tensor_dtype
+    vin = [helper.make_tensor_value_info(n, elem(v.dtype), v.shape) for n, v in inputs.items()]
+    out = helper.make_tensor_value_info("y", elem(np.dtype(out_dtype)), None)
     node = helper.make_node(op_type, names, ["y"], **(attrs or {}))
     graph = helper.make_graph([node], op_type, vin, [out])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])

@@ -60,6 +60,9 @@ Passes (:mod:`d2lcc.qnn.transform`)
   astype; conv2d/dense become the four-term form ``int conv - zw * pooled data sum - zd * weight
   sums + K * zd * zw``, omitting zero terms (one ``R.nn.conv2d`` when both zero points are 0)
   and folding constant terms in NumPy.
+- The ops also register ``FLegalize`` with the same rules, so ``relax.get_default_pipeline``
+  (whose ``LegalizeOps`` lowers them) compiles a module that still holds qnn ops;
+  run Canonicalize explicitly to see or transform the lowered Relax first.
 - ``transform.LegalizeUint8Int8()``: runs before lowering; rewrites conv2d/dense to uint8 data x
   int8 weights (VNNI's ``vpdpbusd`` operands) by shifting by 128 and moving the zero points.
 

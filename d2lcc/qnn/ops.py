@@ -3,7 +3,10 @@
 Each operator is registered under the name ``relax.qnn.<op>``; TVMScript prints
 a call to it as ``R.qnn.<op>(...)``, with its attributes as keywords, exactly
 like a built-in operator. Registration happens once, on the first call of
-:func:`get` (never at import time).
+:func:`get` (never at import time). Besides ``FInferType``, ``FPurity`` and
+``TScriptPrinterName``, each operator registers ``FLegalize`` with its
+Canonicalize rule, so Relax's own ``LegalizeOps`` (part of every default
+pipeline) also lowers a qnn op that reaches it.
 """
 
 from __future__ import annotations
@@ -65,7 +68,15 @@ def _register_all() -> None:
             tvm.ir.register_op_attr(full, "FInferType", _INFER[name])
             tvm.ir.register_op_attr(full, "FPurity", True)
             tvm.ir.register_op_attr(full, "TScriptPrinterName", full)
+            tvm.ir.register_op_attr(full, "FLegalize", _legalize)
         _registered.add(name)
+
+
+def _legalize(bb, call):
+    """FLegalize: Relax's LegalizeOps lowers a qnn call with the same rule as qnn.transform.Canonicalize."""
+    from .transform import _lowerings
+
+    return _lowerings()[str(call.op.name).rsplit(".", 1)[-1]](bb, call)
 
 
 # ----------------------------------------------------------------------------- type inference

@@ -85,3 +85,18 @@ def test_reference_add_mul_are_within_one_unit_of_the_real_result(rng, op):
     real = getattr(np, "add" if op == "add" else "multiply")(ref.dequantize(a, *ps[:2]), ref.dequantize(b, *ps[2:]))
     exact = np.clip(np.round(real.astype(np.float64) / out_scale) + 128, 0, 255)
     assert np.abs(got - exact).max() <= 1
+
+
+def test_default_pipeline_lowers_qnn_ops_through_flegalize(rng):
+    from conftest import compile_and_run
+
+    d = rng.integers(0, 256, (1, 3, 5, 5)).astype("uint8")
+    w = rng.integers(-128, 128, (2, 3, 3, 3)).astype("int8")
+
+    def make(x, k):
+        acc = relax.BlockBuilder.current().emit(qnn.conv2d(x, k, 3, 0, 0.1, 0.2, padding=1))
+        return qnn.requantize(acc, 0.02, 0, 0.5, 4, out_dtype="uint8", axis=1)
+
+    mod = build_module(make, [d, w])  # no Canonicalize: Relax's LegalizeOps calls FLegalize
+    expected = ref.requantize(ref.conv2d(d, w, 3, 0, padding=(1, 1)), 0.02, 0, 0.5, 4, "uint8", axis=1)
+    np.testing.assert_array_equal(compile_and_run(mod, [d, w]), expected)

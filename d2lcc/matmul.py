@@ -44,24 +44,32 @@ def matmul_te(n: int, pack_b: int = 0, pack_a: int = 0):
 
     ``pack_b = w > 0`` adds a stage ``B_packed[n/w, n, w]`` (``w`` columns of B
     side by side) that the product reads instead of B; ``pack_a = h > 0`` adds
-    ``A_packed[n/h, n, h]`` (``h`` rows of A, interleaved) likewise.
+    ``A_packed[ceil(n/h), n, h]`` (``h`` rows of A, interleaved) likewise. When
+    ``h`` does not divide ``n``, A_packed is padded with zero rows, the product
+    is computed into a taller ``C_pad`` and its first ``n`` rows copied to C.
     """
     from tvm import te
 
-    _check("matmul_te", n, *(d for d in (pack_a, pack_b) if d))
+    _check("matmul_te", n, *(d for d in (pack_b,) if d))
+    if pack_a < 0:
+        raise ValueError(f"matmul.matmul_te: pack_a={pack_a} must be >= 0")
     A = te.placeholder((n, n), "float32", name="A")
     B = te.placeholder((n, n), "float32", name="B")
     k = te.reduce_axis((0, n), name="k")
-    a, b = (lambda i, k: A[i, k]), (lambda k, j: B[k, j])
+    a, b, rows = (lambda i, k: A[i, k]), (lambda k, j: B[k, j]), n
     if pack_b:
         w = pack_b
         Bp = te.compute((n // w, n, w), lambda jo, k, ji: B[k, jo * w + ji], name="B_packed")
         b = lambda k, j: Bp[j // w, k, j % w]  # noqa: E731
     if pack_a:
-        h = pack_a
-        Ap = te.compute((n // h, n, h), lambda io, k, ii: A[io * h + ii, k], name="A_packed")
+        h, rows = pack_a, -(-n // pack_a) * pack_a
+        Ap = te.compute((rows // h, n, h), lambda io, k, ii: te.if_then_else(
+            io * h + ii < n, A[te.min(io * h + ii, n - 1), k], 0.0), name="A_packed")
         a = lambda i, k: Ap[i // h, k, i % h]  # noqa: E731
-    C = te.compute((n, n), lambda i, j: te.sum(a(i, k) * b(k, j), axis=k), name="C")
+    name = "C" if rows == n else "C_pad"
+    C = te.compute((rows, n), lambda i, j: te.sum(a(i, k) * b(k, j), axis=k), name=name)
+    if rows != n:
+        C = te.compute((n, n), lambda i, j: C[i, j], name="C")
     return te.create_prim_func([A, B, C])
 
 
@@ -134,24 +142,30 @@ def packed_b(n: int, mr: int, nr: int):
 def micro_kernel(n: int, mr: int, nr: int):
     """Step 6: A packed too, and the panel loop ``jo`` outermost, so a panel of B stays in cache.
 
+    ``mr`` need not divide ``n`` (A is padded with zero rows; only the copy of
+    the accumulators to C checks the row index), ``nr`` must.
+
     The loop nest is ``jo, io, k, ii, ji``: for each panel of ``nr`` columns of
     B (``jo``, shared among the cores), every block of ``mr`` rows of A streams
     past it, and the ``mr x nr`` accumulators stay in vector registers for the
     whole ``k`` loop (``ii`` unrolled, ``ji`` one instruction per vector).
     """
-    _check("micro_kernel", n, mr, nr)
+    _check("micro_kernel", n, nr)
     sch = default(n, pack_b=nr, pack_a=mr)
-    i, j, k = sch.get_loops("C")
+    product = "C" if n % mr == 0 else "C_pad"  # mr not dividing n: rows padded
+    i, j, k = sch.get_loops(product)
     io, ii = sch.split(i, [None, mr])
     jo, ji = sch.split(j, [None, nr])
     sch.reorder(jo, io, k, ii, ji)
     sch.parallel(jo)
     sch.unroll(ii)
     sch.vectorize(ji)
-    acc = sch.cache_write("C", 0, "local")
+    acc = sch.cache_write(product, 0, "local")
     sch.reverse_compute_at(acc, io)
+    if product == "C_pad":
+        sch.reverse_compute_inline("C")  # write the accumulators straight to C
     sch.vectorize(sch.get_loops(acc)[-1])
-    sch.decompose_reduction("C", k)
+    sch.decompose_reduction(product, k)
     _parallel_pack(sch, "B_packed")
     _parallel_pack(sch, "A_packed")
     return sch
@@ -176,8 +190,9 @@ def kernel_shape(machine=None) -> KernelShape:
     """Pick the micro-kernel's ``mr x nr`` block from the SIMD width of ``machine`` (default: this one).
 
     A row of the block is two vectors wide (``nr = 2 * lanes``), and we take as
-    many rows as keep accumulators + B row + broadcast within the register file:
-    8 rows with 32 registers (AVX-512, NEON), 4 rows with 16 (AVX2).
+    many rows as keep accumulators + B row + broadcast within the register file
+    (6 of 16 AVX2 registers), but at most 8: 16 accumulators already hide the
+    FMA latency of current cores, and more rows only lengthen the packed A.
     """
     if machine is None:
         from .machine import env
@@ -189,7 +204,8 @@ def kernel_shape(machine=None) -> KernelShape:
         lanes, registers = 4, 32
     else:
         lanes, registers = 8, 16
-    mr = 8 if registers == 32 else 4
+    vectors = 2  # nr / lanes
+    mr = min(8, (registers - vectors - 1) // vectors)
     return KernelShape(lanes=lanes, registers=registers, mr=mr, nr=2 * lanes)
 
 
@@ -197,14 +213,20 @@ STEPS = ("default", "reorder", "parallel", "tiled", "cache_write", "packed_b", "
 
 
 def schedule(step: str, n: int, shape: KernelShape | None = None):
-    """Return the schedule of ``step`` (one of :data:`STEPS`) for size ``n``."""
+    """Return the schedule of ``step`` (one of :data:`STEPS`) for size ``n``.
+
+    Steps from ``tiled`` on use the block of ``shape`` (default
+    :func:`kernel_shape`); those before ``micro_kernel`` round its rows down to
+    a power of two, so that blocks divide the power-of-two sizes of the book.
+    """
     if step not in STEPS:
         raise ValueError(f"matmul.schedule: unknown step={step!r}; expected one of {STEPS}")
     fn = globals()[step]
     if STEPS.index(step) < STEPS.index("tiled"):
         return fn(n)
     shape = shape or kernel_shape()
-    return fn(n, shape.mr, shape.nr)
+    mr = shape.mr if step == "micro_kernel" else 1 << (shape.mr.bit_length() - 1)
+    return fn(n, mr, shape.nr)
 
 
 def build(sch, target=None):

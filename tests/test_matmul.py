@@ -5,7 +5,7 @@ import tvm
 from d2lcc import matmul
 from d2lcc.machine import Machine
 
-SHAPE = matmul.KernelShape(lanes=8, registers=16, mr=4, nr=16)  # portable: AVX2-sized, fine anywhere
+SHAPE = matmul.KernelShape(lanes=8, registers=16, mr=6, nr=16)  # AVX2's block: runs on any x86-64
 
 
 def _machine(*features, arch="x86_64"):
@@ -38,9 +38,21 @@ def test_kernel_shape_fits_the_register_file():
     avx512 = matmul.kernel_shape(_machine("avx2", "fma", "avx512f"))
     avx2 = matmul.kernel_shape(_machine("avx2", "fma"))
     neon = matmul.kernel_shape(_machine("neon", arch="aarch64"))
-    assert (avx512.mr, avx512.nr) == (8, 32) and (avx2.mr, avx2.nr) == (4, 16) and (neon.mr, neon.nr) == (8, 8)
+    assert (avx512.mr, avx512.nr) == (8, 32) and (avx2.mr, avx2.nr) == (6, 16) and (neon.mr, neon.nr) == (8, 8)
     for s in (avx512, avx2, neon):
         assert s.registers_used <= s.registers and s.nr == 2 * s.lanes
+
+
+@pytest.mark.parametrize("mr", [6, 5])
+def test_micro_kernel_pads_rows_that_do_not_divide(mr):
+    n = 64
+    rng = np.random.default_rng(mr)
+    a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    sch = matmul.micro_kernel(n, mr, 16)
+    assert "C_pad_local" in sch.mod.script()
+    c = tvm.runtime.tensor(np.zeros((n, n), np.float32))
+    matmul.build(sch)(tvm.runtime.tensor(a), tvm.runtime.tensor(b), c)
+    np.testing.assert_allclose(c.numpy(), a @ b, rtol=1e-4, atol=1e-4)
 
 
 def test_micro_kernel_vectorizes_the_block():

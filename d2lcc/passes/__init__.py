@@ -6,12 +6,14 @@
 - :mod:`d2lcc.passes.analysis`: count Relax bindings, TensorIR loops and memory accesses.
 - :mod:`d2lcc.passes.relax_simplify`: remove ``x * 1``, ``x + 0``, ... from Relax functions.
 - :mod:`d2lcc.passes.tir_unroll`: mark short innermost TensorIR loops as unrolled.
+- :mod:`d2lcc.passes.pipeline`: TVM's CPU pipeline with our passes in front.
 - :func:`source`: the source of any of these, for printing in the book.
 """
 
 from .analysis import count_memory_accesses, count_relax_bindings, count_tir_loops
 from .instruments import IRSizeRecorder, PassRecorder
 from .levels import with_opt_level
+from .pipeline import cpu_pipeline_with
 from .relax_simplify import SimplifyIdentityArith, simplify_identity_arith_dpl
 from .source import source
 from .timing import PassTime, parse_pass_timing
@@ -25,6 +27,7 @@ __all__ = [
     "UnrollShortLoops",
     "count_memory_accesses",
     "count_relax_bindings",
+    "cpu_pipeline_with",
     "count_tir_loops",
     "parse_pass_timing",
     "simplify_identity_arith_dpl",

@@ -11,7 +11,7 @@ import ast
 import importlib
 import inspect
 
-_MODULES = ("analysis", "instruments", "levels", "relax_simplify", "timing", "tir_unroll")
+_MODULES = ("analysis", "instruments", "levels", "pipeline", "relax_simplify", "timing", "tir_unroll")
 
 
 def source(name: str) -> str:

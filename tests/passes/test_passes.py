@@ -206,3 +206,26 @@ def test_parse_pass_timing():
         parse_pass_timing("oops")
     with pytest.raises(TypeError, match="parse_pass_timing: report must be a str"):
         parse_pass_timing(None)
+
+
+def test_cpu_pipeline_with():
+    from d2lcc.passes import cpu_pipeline_with
+
+    rng = np.random.default_rng(5)
+    mod = _module(rng)
+    tgt = tvm.target.Target({"kind": "llvm"})
+    rec = PassRecorder()
+    pipeline = cpu_pipeline_with(tgt, before=[SimplifyIdentityArith()])
+    assert pipeline.info.name == "BookPipeline"
+    with tvm.transform.PassContext(instruments=[rec]):
+        exe = tvm.compile(mod, tgt, relax_pipeline=pipeline)
+    names = rec.names(2)
+    assert names[:4] == ["SimplifyIdentityArith", "DispatchSampling", "DispatchSortScan", "LegalizeOps"]
+    assert "FuseOps" in names and "FuseTIR" in names and names.index("FuseTIR") < names.index("AttachGlobalSymbol")
+    x = rng.uniform(1, 2, (2, 3)).astype("float32")
+    vm = relax.VirtualMachine(exe, tvm.cpu())
+    np.testing.assert_allclose(vm["main"](tvm.runtime.tensor(x, tvm.cpu())).numpy(), _run(mod, x), rtol=1e-6)
+    with pytest.raises(TypeError, match="cpu_pipeline_with: target must be an llvm"):
+        cpu_pipeline_with({"kind": "llvm"})
+    with pytest.raises(TypeError, match=r"cpu_pipeline_with: before\[0\] must be a tvm.transform.Pass"):
+        cpu_pipeline_with(tgt, before=["FoldConstant"])

@@ -1,0 +1,49 @@
+"""Our own Relax pipeline: extra passes in front of TVM's CPU pipeline.
+
+``relax.get_default_pipeline(target)`` for a CPU target is one module pass;
+to slot passes into it we rebuild it from its four stages (library dispatch,
+legalization and fusion, dataflow lowering, finalization), which live in
+``tvm.relax.backend.cpu_generic.pipeline``. (In TVM 0.27 the target-dispatching
+``relax.pipeline.dataflow_lower_passes`` fails for CPU targets, because
+``cpu_generic`` does not export that stage; we import the stages directly.)
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import tvm
+
+
+def cpu_pipeline_with(target, before: Sequence = (), name: str = "BookPipeline"):
+    """Return a Relax pipeline that runs ``before`` and then TVM's CPU pipeline stages.
+
+    Parameters
+    ----------
+    target
+        A :class:`tvm.target.Target` of kind ``llvm`` (e.g. ``d2lcc.target.host()``).
+    before
+        Passes to run first, e.g. ``[d2lcc.qnn.transform.Canonicalize()]``.
+    name
+        The name of the returned module pass.
+    """
+    from tvm.relax.backend.cpu_generic import pipeline as cpu
+
+    if not isinstance(target, tvm.target.Target) or target.kind.name != "llvm":
+        raise TypeError(f"cpu_pipeline_with: target must be an llvm tvm.target.Target, got {target!r}")
+    before = list(before)
+    for i, p in enumerate(before):
+        if not isinstance(p, tvm.transform.Pass):
+            raise TypeError(f"cpu_pipeline_with: before[{i}] must be a tvm.transform.Pass, got {type(p).__name__}")
+
+    def run(mod, _ctx):
+        stages = (
+            cpu.library_dispatch_passes(target)
+            + cpu.legalize_passes(target)
+            + cpu.dataflow_lower_passes(target)
+            + cpu.finalize_passes(target)
+        )
+        with target:
+            return tvm.transform.Sequential(before + stages, name="sequential")(mod)
+
+    return tvm.transform.module_pass(run, opt_level=0, name=name)

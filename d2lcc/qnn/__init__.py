@@ -71,6 +71,9 @@ arguments (scales/zero points as numbers or arrays; no ``input_scale``/``kernel_
 conv2d/dense, which do not use them) computing bit-identical results.
 :mod:`d2lcc.qnn.onnxrt` runs one-node ONNX models in onnxruntime (``quantize_linear``,
 ``dequantize_linear``, ``qlinear_conv``, ``qlinear_matmul``) as an independent check.
+:func:`d2lcc.qnn.onnx_import.from_onnx` imports a pre-quantized ONNX model made of
+QuantizeLinear, DequantizeLinear, QLinearConv (with bias) and QLinearMatMul into a
+Relax module of qnn ops (TVM 0.27's own ONNX frontend has no QLinearConv/QLinearMatMul).
 
 Example::
 

@@ -8,7 +8,7 @@ from d2lcc import qnn
 from d2lcc.qnn import reference as ref
 from d2lcc.qnn.params import DTYPE_RANGES
 
-from conftest import build_module
+from qnn_harness import build_module
 
 
 def _ints(rng, shape, dtype):

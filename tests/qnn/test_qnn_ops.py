@@ -7,7 +7,7 @@ from tvm import relax
 from d2lcc import qnn
 from d2lcc.qnn import reference as ref
 
-from conftest import build_module
+from qnn_harness import build_module
 
 
 def _arrays(*specs):
@@ -88,7 +88,7 @@ def test_reference_add_mul_are_within_one_unit_of_the_real_result(rng, op):
 
 
 def test_default_pipeline_lowers_qnn_ops_through_flegalize(rng):
-    from conftest import compile_and_run
+    from qnn_harness import compile_and_run
 
     d = rng.integers(0, 256, (1, 3, 5, 5)).astype("uint8")
     w = rng.integers(-128, 128, (2, 3, 3, 3)).astype("int8")

@@ -4,6 +4,11 @@ Run from the repository root, ideally on a quiet machine::
 
     .venv/bin/python tools/bench_operators.py            # every benchmark
     .venv/bin/python tools/bench_operators.py matmul     # only the ones named
+    .venv/bin/python tools/bench_operators.py --threads 1 matmul   # one core each
+
+``--threads N`` limits both sides (OpenBLAS and TVM's thread pool) to N
+threads; on a machine shared with other jobs, one core each is the steadier
+comparison of kernel quality. The default is every core, as in the book.
 
 Each benchmark is one function ``bench_<name>()`` that prints its own lines and
 returns ``{label: ratio}`` (TVM over baseline, higher is better); add a
@@ -15,11 +20,10 @@ nothing here fails when a ratio is low.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Callable
-
-import numpy as np
 
 
 def best_seconds(fns: dict[str, Callable[[], object]], rounds: int = 7, min_round_s: float = 0.05) -> dict[str, float]:
@@ -44,19 +48,20 @@ def best_seconds(fns: dict[str, Callable[[], object]], rounds: int = 7, min_roun
 
 def bench_matmul(sizes=(256, 1024, 2048)) -> dict[str, float]:
     """The final hand schedule of :numref:`sec_operators_matmul` (``micro_kernel``) against NumPy."""
+    import numpy as np
     import tvm
 
-    import d2lcc
-    from d2lcc import matmul
+    from d2lcc import matmul, target
+    from d2lcc.machine import cores
 
     shape = matmul.kernel_shape()
-    peak = None
+    threads = THREADS or cores()
     ratios = {}
-    print(f"matmul float32, micro-kernel {shape.mr}x{shape.nr}, {d2lcc.env().cores} cores")
+    print(f"matmul float32, micro-kernel {shape.mr}x{shape.nr}, {threads} threads")
     for n in sizes:
         rng = np.random.default_rng(n)
         a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
-        f = matmul.build(matmul.micro_kernel(n, shape.mr, shape.nr))
+        f = matmul.build(matmul.micro_kernel(n, shape.mr, shape.nr), target.host(THREADS))
         dev = tvm.cpu()
         at, bt, ct = (tvm.runtime.tensor(x, dev) for x in (a, b, np.empty((n, n), np.float32)))
         f(at, bt, ct)
@@ -74,7 +79,15 @@ BENCHMARKS: dict[str, Callable[[], dict[str, float]]] = {
 }
 
 
+THREADS: int | None = None  # --threads: None means every core
+
+
 def main(argv: list[str]) -> None:
+    global THREADS
+    if argv[:1] == ["--threads"]:
+        THREADS, argv = int(argv[1]), argv[2:]
+        # Must be set before NumPy (OpenBLAS) and TVM start their thread pools.
+        os.environ["OPENBLAS_NUM_THREADS"] = os.environ["TVM_NUM_THREADS"] = str(THREADS)
     import d2lcc
 
     names = argv or list(BENCHMARKS)

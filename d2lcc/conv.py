@@ -126,11 +126,14 @@ def conv2d_nchw_te(n: int, c: int, h: int, w: int, o: int, k: int, padding: int,
 
 
 def conv2d_nchwc_te(
-    n: int, c: int, h: int, w: int, o: int, k: int, padding: int, block: int, dtype: str = "float32"
+    n: int, c: int, h: int, w: int, o: int, k: int, padding: int, block: int, dtype: str = "float32",
+    bias: bool = False,
 ):
     """Return the PrimFunc of the packed convolution (NCHW[block]c data, see :func:`pack_weight`).
 
     Both the input and the output channels are split into chunks of ``block``.
+    With ``bias=True`` the function takes a third input ``B[O/block, block]``
+    that a stage named ``bias`` adds to every output.
     """
     from tvm import te
 
@@ -149,11 +152,23 @@ def conv2d_nchwc_te(
         ),
         name="conv",
     )
-    return te.create_prim_func([x, wt, y])
+    if not bias:
+        return te.create_prim_func([x, wt, y])
+    bv = te.placeholder((o // block, block), dtype, name="B")
+    z = te.compute(y.shape, lambda b, oc, i, j, ob: y[b, oc, i, j, ob] + bv[oc, ob], name="bias")
+    return te.create_prim_func([x, wt, bv, z])
 
 
 def _largest_divisor(n: int, limit: int) -> int:
     return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
+
+
+def _has_block(sch, name: str) -> bool:
+    try:
+        sch.get_sblock(name)
+    except Exception:  # noqa: BLE001 (TVM raises its own error type)
+        return False
+    return True
 
 
 def _parallel_pad(sch) -> None:
@@ -213,6 +228,8 @@ def schedule_packed(func, ow_tile: int | None = None):
     jo, ji = sch.split(j, [None, ow_tile])
     sch.reorder(b, oc, i, jo, rcc, rh, rw, rcb, ji, ob)
     acc = sch.cache_write(conv, 0, "local")
+    if _has_block(sch, "bias"):  # add the bias while copying the accumulators out
+        sch.reverse_compute_inline(sch.get_sblock("bias"))
     sch.reverse_compute_at(acc, jo)
     sch.parallel(sch.fuse(b, oc, i))
     sch.unroll(ji)
@@ -223,8 +240,11 @@ def schedule_packed(func, ow_tile: int | None = None):
     return sch.mod
 
 
-def onnxruntime_conv2d(w: np.ndarray, padding: int, num_threads: int | None = None):
+def onnxruntime_conv2d(w: np.ndarray, padding: int, num_threads: int | None = None, groups: int = 1):
     """Return ``f(x) -> y``: onnxruntime's Conv (stride 1) with the weights ``w`` (OIHW) baked in.
+
+    ``groups`` splits the channels into groups; with as many groups as
+    channels (and ``w`` of shape ``[C, 1, KH, KW]``) it is a depthwise convolution.
 
     The model is built in memory with the ``onnx`` helpers; onnxruntime runs it
     on ``num_threads`` threads (default: the cores this process may use).
@@ -237,10 +257,12 @@ def onnxruntime_conv2d(w: np.ndarray, padding: int, num_threads: int | None = No
 
     if w.ndim != 4 or w.dtype != np.float32:
         raise ValueError(f"conv.onnxruntime_conv2d: w must be a 4-D float32 OIHW array, got {w.dtype} {w.shape}")
-    node = helper.make_node("Conv", ["x", "w"], ["y"], pads=[padding] * 4, kernel_shape=list(w.shape[2:]))
+    node = helper.make_node(
+        "Conv", ["x", "w"], ["y"], pads=[padding] * 4, kernel_shape=list(w.shape[2:]), group=groups
+    )
     graph = helper.make_graph(
         [node], "conv2d",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", w.shape[1], "h", "w"])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", w.shape[1] * groups, "h", "w"])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
         initializer=[numpy_helper.from_array(w, "w")],
     )

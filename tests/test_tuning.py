@@ -1,0 +1,105 @@
+"""Unit tests of d2lcc.tuning: databases, applying the best record, checking it, the shipped database."""
+
+import numpy as np
+import pytest
+import tvm
+import tvm_ffi
+from tvm.s_tir import meta_schedule as ms
+
+from d2lcc import tuning
+
+TARGET = tvm.target.Target(tuning.SHIPPED_TARGET)
+
+
+def _fake_database(tmp_path, mod, seconds=(2e-3, 1e-3, 3e-3)):
+    """A JSON database with three hand-made schedules of ``mod`` and made-up run times.
+
+    (MetaSchedule's own design spaces would do, but generating them imports
+    TVM's tensor intrinsics, about half a minute of CPU.)
+    """
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    db = ms.database.JSONDatabase(work_dir=str(tmp_path))
+    workload = db.commit_workload(mod)
+    args = ms.arg_info.ArgInfo.from_prim_func(mod["main"])
+    for inner, secs in zip((4, 8, 16), seconds):
+        sch = tvm.s_tir.Schedule(mod)
+        i, j, k = sch.get_loops("C")
+        n = int(sch.get(j).extent)
+        factors = sch.sample_perfect_tile(j, n=2, max_innermost_factor=16, decision=[n // inner, inner])
+        jo, ji = sch.split(j, factors)
+        sch.reorder(i, jo, k, ji)
+        sch.vectorize(ji)
+        sch.parallel(i)
+        db.commit_tuning_record(ms.database.TuningRecord(sch.trace, workload, [secs], TARGET, args))
+    return db
+
+
+def _matmul_ok(module, n, target=TARGET):
+    lib = tvm.compile(module, target=target)
+    rng = np.random.default_rng(n)
+    a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    dev = tvm.cpu()
+    args = [tvm.runtime.tensor(v, dev) for v in (a, b, np.zeros((n, n), np.float32))]
+    lib(*args)
+    np.testing.assert_allclose(args[2].numpy(), a @ b, rtol=1e-4, atol=1e-3)
+
+
+def test_matmul_workload_is_stable():
+    m1, m2 = tuning.matmul_workload(32), tuning.matmul_workload(32)
+    assert tvm_ffi.structural_equal(m1, m2)
+    assert not tvm_ffi.structural_equal(m1, tuning.matmul_workload(64))
+    with pytest.raises(ValueError, match="tuning.matmul_workload"):
+        tuning.matmul_workload(0)
+
+
+def test_best_record_apply_and_check(tmp_path):
+    mod = tuning.matmul_workload(64)
+    db = _fake_database(tmp_path, mod)
+    best = tuning.best_record(db, mod)
+    assert tuning.record_seconds(best) == pytest.approx(1e-3)
+    applied = tuning.apply_best(db, mod, TARGET)
+    assert tuning.check_applied(applied, db, mod)
+    assert not tuning.check_applied(mod, db, mod)  # the untuned module is caught
+    _matmul_ok(applied, 64)
+
+
+def test_check_applied_rejects_another_record(tmp_path):
+    mod = tuning.matmul_workload(64)
+    db = _fake_database(tmp_path, mod)
+    slower = tuning.replay(db.get_top_k(db.commit_workload(mod), 3)[-1], mod)
+    assert not tuning.check_applied(slower, db, mod)
+
+
+def test_missing_workload_raises(tmp_path):
+    db = _fake_database(tmp_path, tuning.matmul_workload(64))
+    other = tuning.matmul_workload(32)
+    with pytest.raises(ValueError, match="tuning.best_record"):
+        tuning.best_record(db, other)
+    with pytest.raises(ValueError, match="tuning.apply_best"):
+        tuning.apply_best(db, other, TARGET)
+
+
+def test_save_top_and_load(tmp_path):
+    mod = tuning.matmul_workload(64)
+    db = _fake_database(tmp_path / "all", mod)
+    tuning.save_top(db, mod, tmp_path / "top", top_k=2)
+    loaded = tuning.load_database(tmp_path / "top")
+    assert len(loaded.get_all_tuning_records()) == 2
+    assert tuning.record_seconds(tuning.best_record(loaded, mod)) == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="tuning.save_top"):
+        tuning.save_top(db, mod, tmp_path / "x", top_k=0)
+    with pytest.raises(ValueError, match="tuning.load_database"):
+        tuning.load_database(tmp_path / "nothing")
+
+
+def test_tune_arguments_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="tuning.tune: trials"):
+        tuning.tune(tuning.matmul_workload(16), TARGET, tmp_path, 0)
+
+
+def test_shipped_database_applies():
+    mod = tuning.matmul_workload(tuning.SHIPPED_SIZE)
+    db = tuning.shipped_database()
+    applied = tuning.apply_best(db, mod, TARGET)
+    assert tuning.check_applied(applied, db, mod)
+    assert tuning.shipped_database_path().is_dir()

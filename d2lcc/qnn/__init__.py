@@ -59,7 +59,9 @@ Passes (:mod:`d2lcc.qnn.transform`)
   :mod:`d2lcc.qnn.lower_matmul`). quantize becomes divide, round, astype int32, add zp, clip,
   astype; conv2d/dense become the four-term form ``int conv - zw * pooled data sum - zd * weight
   sums + K * zd * zw``, omitting zero terms (one ``R.nn.conv2d`` when both zero points are 0)
-  and folding constant terms in NumPy.
+  and folding constants in NumPy (with a constant weight, its transpose for dense and the last
+  two terms, which become one constant). conv2d with padding and ``zd != 0`` first pads the
+  data with ``zd`` (``R.nn.pad``), so that padded positions are real zeros.
 - The ops also register ``FLegalize`` with the same rules, so ``relax.get_default_pipeline``
   (whose ``LegalizeOps`` lowers them) compiles a module that still holds qnn ops;
   run Canonicalize explicitly to see or transform the lowered Relax first.

@@ -74,22 +74,25 @@ def _times(bb, x, factor: np.ndarray, axis: int, ndim: int):
 def _combine(bb, acc, pooled, zw: np.ndarray, wsums, zd: int, k: int, axis: int, ndim: int):
     """``acc - zw * pooled - zd * wsums + k * zd * zw``, leaving out the terms that are zero.
 
-    The last operation is returned unemitted, so it binds to the variable of the replaced call.
+    With a constant weight the last two terms are one folded constant. The last
+    operation is returned unemitted, so it binds to the variable of the replaced call.
     """
     from tvm import relax
 
     steps = []
     if np.any(zw):
         steps.append((relax.op.subtract, _times(bb, pooled, zw, axis, ndim)))
-    if zd:
-        if isinstance(wsums, np.ndarray):
-            term = const_along(zd * wsums, axis, ndim, "int32")
-        else:
-            wsums = bb.emit(relax.op.reshape(wsums, [-1 if d == axis else 1 for d in range(ndim)]))
-            term = _times(bb, wsums, np.array(zd), axis, ndim)
-        steps.append((relax.op.subtract, term))
-    if zd and np.any(zw):
-        steps.append((relax.op.add, const_along(k * zd * zw, axis, ndim, "int32")))
+    if zd and isinstance(wsums, np.ndarray):
+        folded = np.broadcast_to(k * zd * zw, wsums.shape) - zd * wsums
+        if np.any(folded):
+            steps.append((relax.op.add, const_along(folded, axis, ndim, "int32")))
+    elif zd:
+        wsums = bb.emit(relax.op.reshape(wsums, [-1 if d == axis else 1 for d in range(ndim)]))
+        steps.append((relax.op.subtract, _times(bb, wsums, np.array(zd), axis, ndim)))
+        if np.any(zw):
+            steps.append((relax.op.add, const_along(k * zd * zw, axis, ndim, "int32")))
+    if not steps:
+        return acc
     for i, (fn, term) in enumerate(steps):
         acc = fn(acc, term) if i == len(steps) - 1 else bb.emit(fn(acc, term))
     return acc
@@ -125,7 +128,11 @@ def lower_dense(bb, call):
 
     data, weight = call.args[0], call.args[1]
     zd, zw = _zero_points(call, "qnn.dense")
-    wt = bb.emit(relax.op.permute_dims(weight, [1, 0]))
+    values = constant_value(weight)
+    if values is not None:
+        wt = relax.const(np.ascontiguousarray(values.T))
+    else:
+        wt = bb.emit(relax.op.permute_dims(weight, [1, 0]))
     acc = relax.op.matmul(data, wt, out_dtype="int32")
     if np.any(zw) or zd:
         acc = bb.emit(acc)

@@ -108,3 +108,13 @@ def test_onnxruntime_conv2d(data):
     np.testing.assert_allclose(f(x), conv.conv2d_numpy(x, w, 1), rtol=1e-4, atol=1e-3)
     with pytest.raises(ValueError, match="conv.onnxruntime_conv2d"):
         conv.onnxruntime_conv2d(w.astype(np.float64), 1)
+
+
+def test_packed_with_bias(data):
+    x, w = data
+    bias = np.random.default_rng(8).standard_normal(16).astype(np.float32)
+    ref = conv.conv2d_numpy(x, w, 1) + bias.reshape(1, -1, 1, 1)
+    func = conv.conv2d_nchwc_te(2, 16, 9, 7, 16, 3, 1, 8, bias=True)
+    y = _run(conv.schedule_packed(func), conv.pack_data(x, 8), conv.pack_weight(w, 8, 8), bias.reshape(2, 8),
+             out_shape=(2, 2, 9, 7, 8))
+    np.testing.assert_allclose(conv.unpack_data(y), ref, rtol=1e-4, atol=1e-3)

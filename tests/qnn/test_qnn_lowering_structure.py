@@ -83,3 +83,36 @@ def test_symmetric_conv2d_lowers_to_one_integer_conv():
         return out
 
     _assert_same(qnn.transform.Canonicalize()(mod), expected)
+
+
+def test_conv2d_with_constant_weight_folds_the_constant_terms():
+    import numpy as np
+
+    w = np.random.default_rng(0).integers(0, 256, (4, 3, 3, 3)).astype("uint8")
+    make = lambda d: qnn.conv2d(d, relax.const(w), 1, 1, 0.5, 0.25)  # noqa: E731
+    mod = _one_op_module(make, ((1, 3, 6, 6), "uint8"))
+    ones = relax.const(np.ones((1, 1, 3, 3), "int32"))
+    folded = relax.const((27 - w.astype(np.int64).sum(axis=(1, 2, 3))).astype("int32").reshape(1, 4, 1, 1))
+    weight = relax.const(w)
+
+    @R.function
+    def expected(x0: R.Tensor((1, 3, 6, 6), "uint8")):
+        with R.dataflow():
+            conv = R.nn.conv2d(x0, weight, out_dtype="int32")
+            d32 = R.astype(x0, "int32")
+            dsum = R.sum(d32, axis=[1], keepdims=True)
+            pooled = R.nn.conv2d(dsum, ones, out_dtype="int32")
+            t1 = R.subtract(conv, pooled)
+            out = R.add(t1, folded)
+            R.output(out)
+        return out
+
+    _assert_same(qnn.transform.Canonicalize()(mod), expected)
+
+
+def test_zero_terms_are_not_emitted():
+    mod = _one_op_module(lambda x: qnn.quantize(x, 0.5, 0, out_dtype="int8"), ((2, 5), "float32"))
+    lowered = qnn.transform.Canonicalize()(mod).script()
+    assert "R.add" not in lowered and "R.clip(lv2, -128, 127)" in lowered
+    mod = _one_op_module(lambda q: qnn.dequantize(q, 0.5, 0), ((2, 5), "int8"))
+    assert "R.subtract" not in qnn.transform.Canonicalize()(mod).script()

@@ -74,8 +74,75 @@ def bench_matmul(sizes=(256, 1024, 2048)) -> dict[str, float]:
     return ratios
 
 
+def bench_conv() -> dict[str, float]:
+    """The packed NCHW[x]c convolution of :numref:`sec_operators_conv` against im2col + NumPy and onnxruntime."""
+    import numpy as np
+
+    from d2lcc import conv, target
+
+    n, c, h, w, o, k, pad = 1, 64, 56, 56, 64, 3, 1
+    block = conv.simd_floats()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    wt = rng.standard_normal((o, c, k, k), dtype=np.float32)
+    ref = conv.conv2d_im2col(x, wt, pad)
+    lib = conv.build(conv.schedule_packed(conv.conv2d_nchwc_te(n, c, h, w, o, k, pad, block)), target.host(THREADS))
+    run, out = conv.runner(lib, conv.pack_data(x, block), conv.pack_weight(wt, block, block),
+                           out_shape=(n, o // block, h, w, block))
+    run()
+    np.testing.assert_allclose(conv.unpack_data(out.numpy()), ref, rtol=1e-4, atol=1e-3)
+    ort = conv.onnxruntime_conv2d(wt, pad, num_threads=THREADS)
+    t = best_seconds({"im2col": lambda: conv.conv2d_im2col(x, wt, pad), "ort": lambda: ort(x), "tvm": run})
+    flops = 2 * n * o * h * w * c * k * k
+    print(f"conv2d {c}->{o}, {h}x{w}, {k}x{k}, pad {pad}, NCHW{block}c: " + "  ".join(
+        f"{name} {flops / v / 1e9:.1f} GFLOPS" for name, v in t.items()))
+    return {"conv vs im2col+numpy": t["im2col"] / t["tvm"], "conv vs onnxruntime": t["ort"] / t["tvm"]}
+
+
+def bench_metaschedule(trials: int = 16) -> dict[str, float]:
+    """MetaSchedule-tuned matmul (shipped database, and ``trials`` tuned live) against the hand schedule."""
+    import tempfile
+
+    import numpy as np
+    import tvm
+
+    from d2lcc import matmul, target, tuning
+
+    n = tuning.SHIPPED_SIZE
+    mod = tuning.matmul_workload(n)
+    host = target.host(THREADS)
+    live_db = tuning.tune(mod, host, tempfile.mkdtemp(prefix="d2lcc_bench_"), trials)
+    shipped_db = tuning.shipped_database()
+    shape = matmul.kernel_shape()
+    mods = {
+        "hand": matmul.micro_kernel(n, shape.mr, shape.nr).mod,
+        "shipped": tuning.apply_best(shipped_db, mod, host),
+        f"live{trials}": tuning.apply_best(live_db, mod, host),
+    }
+    assert tuning.check_applied(mods["shipped"], shipped_db, mod)
+    assert tuning.check_applied(mods[f"live{trials}"], live_db, mod)
+    rng = np.random.default_rng(n)
+    a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    fns = {"numpy": lambda: a @ b}
+    for name, m in mods.items():
+        lib = tvm.compile(m, target=host)
+        args = [tvm.runtime.tensor(v, tvm.cpu()) for v in (a, b, np.empty((n, n), np.float32))]
+        lib(*args)
+        np.testing.assert_allclose(args[2].numpy(), a @ b, rtol=1e-3, atol=1e-3 * np.sqrt(n))
+        fns[name] = lambda lib=lib, args=args: lib(*args)
+    t = best_seconds(fns)
+    print(f"matmul n={n}, MetaSchedule: " + "  ".join(f"{k} {2 * n**3 / v / 1e9:.1f} GFLOPS" for k, v in t.items()))
+    return {
+        "shipped tuned vs hand": t["hand"] / t["shipped"],
+        f"live{trials} tuned vs hand": t["hand"] / t[f"live{trials}"],
+        "shipped tuned vs numpy": t["numpy"] / t["shipped"],
+    }
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, float]]] = {
     "matmul": bench_matmul,
+    "conv": bench_conv,
+    "metaschedule": bench_metaschedule,
 }
 
 

@@ -229,3 +229,36 @@ def test_cpu_pipeline_with():
         cpu_pipeline_with({"kind": "llvm"})
     with pytest.raises(TypeError, match=r"cpu_pipeline_with: before\[0\] must be a tvm.transform.Pass"):
         cpu_pipeline_with(tgt, before=["FoldConstant"])
+
+
+def test_identity_operand_decisions():
+    from d2lcc.passes.relax_simplify import identity_operand
+
+    x = relax.Var("x", relax.TensorType((2, 3), "float32"))
+    ones = relax.const(np.ones((2, 3), "float32"))
+    zeros = relax.const(np.zeros(3, "float32"))
+    half = relax.const(np.full((2, 3), 0.5, "float32"))
+    bb = relax.BlockBuilder()
+    with bb.function("f", [x]):
+        calls = [
+            bb.normalize(relax.op.multiply(ones, x)),  # identity, constant first
+            bb.normalize(relax.op.add(x, zeros)),  # identity with broadcasting of a (3,) zero
+            bb.normalize(relax.op.divide(ones, x)),  # 1 / x is not x
+            bb.normalize(relax.op.multiply(x, half)),  # not all ones
+            bb.normalize(relax.op.subtract(zeros, x)),  # 0 - x is not x
+        ]
+        bb.emit_func_output(x)
+    assert [identity_operand(c) is not None for c in calls] == [True, True, False, False, False]
+    assert identity_operand(x) is None
+
+
+def test_count_memory_accesses_rejects_symbolic_extents():
+    n = tvm.tirx.Var("n", "int64")
+    bb = relax.BlockBuilder()
+    a = relax.Var("a", relax.TensorType((n,), "float32"))
+    with bb.function("main", [a]):
+        bb.emit_func_output(bb.emit(relax.op.exp(a)))
+    legal = relax.transform.LegalizeOps()(bb.get())
+    prim = [f for f in legal.functions.values() if isinstance(f, tirx.PrimFunc)][0]
+    with pytest.raises(ValueError, match="count_memory_accesses: loop .* has a non-constant extent"):
+        count_memory_accesses(prim)

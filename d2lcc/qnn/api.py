@@ -8,11 +8,15 @@ bad input raises a ValueError or TypeError that names the operator and the argum
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from . import params
+from .params import ParamLike
 from .ops import get as _op
 from .shapes import check_dtype, conv2d_output_shape, normalize_axis, pair, tensor_info
+
+if TYPE_CHECKING:
+    from tvm import relax
 
 QUANT_DTYPES = ("int8", "uint8")
 OUT_DTYPES = ("int8", "uint8", "int16", "uint16", "int32")
@@ -20,14 +24,16 @@ OUT_DTYPES = ("int8", "uint8", "int16", "uint16", "int32")
 ROUNDINGS = {"float32": ("TONEAREST",), "fixed_point": ("TONEAREST", "UPWARD")}
 
 
-def _call(name: str, args: list, attrs: dict):
+def _call(name: str, args: list, attrs: dict) -> relax.Call:
     import tvm
     from tvm import relax
 
     return relax.Call(_op(name), args, tvm.ir.attrs.DictAttrs(attrs))
 
 
-def quantize(data, scale, zero_point, out_dtype: str = "int8", axis: int = -1):
+def quantize(
+    data: relax.Expr, scale: ParamLike, zero_point: ParamLike, out_dtype: str = "int8", axis: int = -1
+) -> relax.Call:
     """Quantize float32 ``data``: ``clip(round_half_to_even(data / scale) + zero_point)`` in ``out_dtype``.
 
     ``scale``/``zero_point`` are scalars or 1-D arrays along ``axis`` of ``data``.
@@ -42,7 +48,7 @@ def quantize(data, scale, zero_point, out_dtype: str = "int8", axis: int = -1):
     return _call("quantize", [data, s, z], {"out_dtype": out_dtype, "axis": axis})
 
 
-def dequantize(data, scale, zero_point, axis: int = -1):
+def dequantize(data: relax.Expr, scale: ParamLike, zero_point: ParamLike, axis: int = -1) -> relax.Call:
     """Dequantize integer ``data`` to float32: ``scale * float32(data - zero_point)`` (one float rounding)."""
     op = "qnn.dequantize"
     shape, dtype = tensor_info(data, op, "data")
@@ -54,16 +60,16 @@ def dequantize(data, scale, zero_point, axis: int = -1):
 
 
 def requantize(
-    data,
-    input_scale,
-    input_zero_point,
-    output_scale,
-    output_zero_point,
+    data: relax.Expr,
+    input_scale: ParamLike,
+    input_zero_point: ParamLike,
+    output_scale: ParamLike,
+    output_zero_point: ParamLike,
     out_dtype: str = "int8",
     axis: int = -1,
     rounding: str = "TONEAREST",
     compute: str = "float32",
-):
+) -> relax.Call:
     """Rescale integer ``data`` to new quantization parameters.
 
     With ``compute="float32"`` (default):
@@ -113,18 +119,18 @@ def _matmul_params(op, data, weight, zero_points, scales, units):
 
 
 def conv2d(
-    data,
-    weight,
-    input_zero_point,
-    kernel_zero_point,
-    input_scale,
-    kernel_scale,
+    data: relax.Expr,
+    weight: relax.Expr,
+    input_zero_point: ParamLike,
+    kernel_zero_point: ParamLike,
+    input_scale: ParamLike,
+    kernel_scale: ParamLike,
     strides: int | Sequence[int] = (1, 1),
     padding: int | Sequence[int] = (0, 0),
     dilation: int | Sequence[int] = (1, 1),
     groups: int = 1,
     out_dtype: str = "int32",
-):
+) -> relax.Call:
     """Quantized 2-D convolution (data NCHW, weight OIHW), accumulating in int32.
 
     ``out[n, o] = sum (data - input_zero_point) * (weight[o] - kernel_zero_point[o])``;
@@ -163,7 +169,15 @@ def _padding(padding: int | Sequence[int], op: str) -> list[int]:
     return pair(padding, op, "padding") * 2
 
 
-def dense(data, weight, input_zero_point, kernel_zero_point, input_scale, kernel_scale, out_dtype: str = "int32"):
+def dense(
+    data: relax.Expr,
+    weight: relax.Expr,
+    input_zero_point: ParamLike,
+    kernel_zero_point: ParamLike,
+    input_scale: ParamLike,
+    kernel_scale: ParamLike,
+    out_dtype: str = "int32",
+) -> relax.Call:
     """Quantized matrix product of ``data [m, k]`` and ``weight [units, k]``, accumulating in int32.
 
     ``out[i, j] = sum_k (data[i, k] - input_zero_point) * (weight[j, k] - kernel_zero_point[j])``;

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from . import params
+from .params import ParamLike
 from .api import QUANT_DTYPES, _call
 from .shapes import check_dtype, normalize_axis, tensor_info
+
+if TYPE_CHECKING:
+    from tvm import relax
 
 
 def _binary(name: str, lhs, rhs, lhs_scale, lhs_zero_point, rhs_scale, rhs_zero_point, output_scale, output_zero_point):
@@ -35,7 +39,16 @@ def _binary(name: str, lhs, rhs, lhs_scale, lhs_zero_point, rhs_scale, rhs_zero_
     return _call(name, args, {})
 
 
-def add(lhs, rhs, lhs_scale, lhs_zero_point, rhs_scale, rhs_zero_point, output_scale, output_zero_point):
+def add(
+    lhs: relax.Expr,
+    rhs: relax.Expr,
+    lhs_scale: ParamLike,
+    lhs_zero_point: ParamLike,
+    rhs_scale: ParamLike,
+    rhs_zero_point: ParamLike,
+    output_scale: ParamLike,
+    output_zero_point: ParamLike,
+) -> relax.Call:
     """Quantized elementwise sum (NumPy broadcasting); the output has the inputs' dtype.
 
     Each input is first rescaled to the output scale in int32,
@@ -46,7 +59,16 @@ def add(lhs, rhs, lhs_scale, lhs_zero_point, rhs_scale, rhs_zero_point, output_s
     return _binary("add", lhs, rhs, *qparams)
 
 
-def mul(lhs, rhs, lhs_scale, lhs_zero_point, rhs_scale, rhs_zero_point, output_scale, output_zero_point):
+def mul(
+    lhs: relax.Expr,
+    rhs: relax.Expr,
+    lhs_scale: ParamLike,
+    lhs_zero_point: ParamLike,
+    rhs_scale: ParamLike,
+    rhs_zero_point: ParamLike,
+    output_scale: ParamLike,
+    output_zero_point: ParamLike,
+) -> relax.Call:
     """Quantized elementwise product (NumPy broadcasting); the output has the inputs' dtype.
 
     ``clip(round_half_to_even(M * float32((lhs - lhs_zp) * (rhs - rhs_zp))) + output_zp)`` with
@@ -72,13 +94,13 @@ def _check_concat_tensors(tensors: list, axis: int, op: str) -> tuple[str, int]:
 
 
 def concatenate(
-    tensors: Sequence,
-    input_scales: Sequence,
-    input_zero_points: Sequence,
-    output_scale,
-    output_zero_point,
+    tensors: Sequence[relax.Expr],
+    input_scales: Sequence[ParamLike],
+    input_zero_points: Sequence[ParamLike],
+    output_scale: ParamLike,
+    output_zero_point: ParamLike,
     axis: int = 0,
-):
+) -> relax.Call:
     """Concatenate quantized tensors along ``axis``, requantizing each to the output parameters first.
 
     An input whose scale and zero point equal the output's is copied unchanged;

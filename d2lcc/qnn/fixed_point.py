@@ -14,7 +14,12 @@ mantissa and shift, the NumPy reference, and the Relax lowering used by
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from tvm import relax
 
 FIXED_POINT_ROUNDINGS = ("TONEAREST", "UPWARD")
 
@@ -48,7 +53,9 @@ def rescale_reference(x, mantissa, shift, rounding: str = "TONEAREST") -> np.nda
     return q.astype(np.int32)
 
 
-def lower_rescale(bb, x, mantissa: np.ndarray, shift: np.ndarray, rounding: str, axis: int, ndim: int):
+def lower_rescale(
+    bb: relax.BlockBuilder, x: relax.Expr, mantissa: np.ndarray, shift: np.ndarray, rounding: str, axis: int, ndim: int
+) -> relax.Expr:
     """Emit the integer-only rescale of an int32 expression ``x``; returns an int32 expression."""
     from tvm import relax
 

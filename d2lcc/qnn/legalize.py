@@ -12,12 +12,17 @@ any product, hence without changing the int32 result.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .params import as_array, constant_value
 
+if TYPE_CHECKING:
+    from tvm import relax
 
-def shift(bb, x, offset: int, dtype: str):
+
+def shift(bb: relax.BlockBuilder, x, offset: int, dtype: str):
     """Return ``dtype(int32(x) + offset)``: folded for a constant, emitted otherwise."""
     from tvm import relax
 
@@ -29,7 +34,7 @@ def shift(bb, x, offset: int, dtype: str):
     return bb.emit(relax.op.astype(x, dtype))
 
 
-def legalize_matmul(bb, call):
+def legalize_matmul(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
     """Rewrite one ``qnn.conv2d``/``qnn.dense`` call so that data is uint8 and weight is int8."""
     from tvm import relax
 

@@ -8,10 +8,15 @@ here in NumPy, in float32, exactly as :mod:`d2lcc.qnn.reference` does it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .fixed_point import fixed_point_multiplier, lower_rescale
 from .params import DTYPE_RANGES, as_array, constant_value, requantize_multiplier, scale_ratio
+
+if TYPE_CHECKING:
+    from tvm import relax
 
 
 def _R():
@@ -26,7 +31,7 @@ def is_zero(expr) -> bool:
     return values is not None and not np.any(values)
 
 
-def along(bb, expr, axis: int, ndim: int):
+def along(bb: relax.BlockBuilder, expr, axis: int, ndim: int):
     """Return a scalar or per-channel (1-D) parameter shaped to broadcast along ``axis`` of ``ndim`` dims."""
     relax = _R()
     values = constant_value(expr)
@@ -51,7 +56,7 @@ def const_along(values: np.ndarray, axis: int, ndim: int, dtype: str):
     return relax.const(values, dtype)
 
 
-def clip_cast(bb, x, dtype: str):
+def clip_cast(bb: relax.BlockBuilder, x, dtype: str):
     """Clip an int32 expression to ``dtype``'s range and cast it (nothing to do for int32)."""
     relax = _R()
     if dtype == "int32":
@@ -60,7 +65,7 @@ def clip_cast(bb, x, dtype: str):
     return relax.op.astype(bb.emit(relax.op.clip(x, lo, hi)), dtype)
 
 
-def centered_int32(bb, x, zero_point):
+def centered_int32(bb: relax.BlockBuilder, x, zero_point):
     """Return ``int32(x) - zero_point``, skipping the cast for int32 and the subtraction for a zero point 0."""
     relax = _R()
     if str(x.ty.dtype) != "int32":
@@ -70,7 +75,7 @@ def centered_int32(bb, x, zero_point):
     return x
 
 
-def rescale(bb, x, zero_point, multiplier):
+def rescale(bb: relax.BlockBuilder, x, zero_point, multiplier):
     """Emit ``int32(round(float32(int32(x) - zero_point) * multiplier))`` (round half to even)."""
     relax = _R()
     x = centered_int32(bb, x, zero_point)
@@ -80,7 +85,7 @@ def rescale(bb, x, zero_point, multiplier):
     return bb.emit(relax.op.astype(x, "int32"))
 
 
-def lower_quantize(bb, call):
+def lower_quantize(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
     """divide by the scale, round (half to even), cast to int32, add the zero point, clip, cast."""
     relax = _R()
     data, scale, zero_point = call.args
@@ -93,7 +98,7 @@ def lower_quantize(bb, call):
     return clip_cast(bb, x, out_dtype)
 
 
-def lower_dequantize(bb, call):
+def lower_dequantize(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
     """cast to int32, subtract the zero point, cast to float32, multiply by the scale."""
     relax = _R()
     data, scale, zero_point = call.args
@@ -103,7 +108,7 @@ def lower_dequantize(bb, call):
     return relax.op.multiply(x, along(bb, scale, axis, ndim))
 
 
-def lower_requantize(bb, call):
+def lower_requantize(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
     """rescale by the float32 multiplier ``input_scale / output_scale``, add the output zero point, clip."""
     relax = _R()
     data, s_in, z_in, s_out, z_out = call.args
@@ -121,7 +126,7 @@ def lower_requantize(bb, call):
     return clip_cast(bb, x, str(call.attrs["out_dtype"]))
 
 
-def lower_add(bb, call):
+def lower_add(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
     """rescale both inputs to the output scale, add them and the output zero point, clip."""
     relax = _R()
     lhs, rhs, s_l, z_l, s_r, z_r, s_o, z_o = call.args
@@ -135,7 +140,7 @@ def lower_add(bb, call):
     return clip_cast(bb, x, str(lhs.ty.dtype))
 
 
-def lower_mul(bb, call):
+def lower_mul(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
     """multiply the centered inputs in int32, rescale by ``lhs_scale * rhs_scale / output_scale``, clip."""
     relax = _R()
     lhs, rhs, s_l, z_l, s_r, z_r, s_o, z_o = call.args
@@ -149,7 +154,7 @@ def lower_mul(bb, call):
     return clip_cast(bb, x, str(lhs.ty.dtype))
 
 
-def lower_concatenate(bb, call):
+def lower_concatenate(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
     """requantize every input whose parameters differ from the output's, then ``R.concat``."""
     relax = _R()
     tensors, scales, zps, s_o, z_o = call.args

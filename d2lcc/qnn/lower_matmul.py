@@ -14,10 +14,15 @@ are not emitted, so a symmetric conv2d lowers to a single ``R.nn.conv2d``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .lower import const_along
 from .params import as_array, constant_value
+
+if TYPE_CHECKING:
+    from tvm import relax
 
 
 def _zero_points(call, op: str) -> tuple[int, np.ndarray]:
@@ -26,7 +31,7 @@ def _zero_points(call, op: str) -> tuple[int, np.ndarray]:
     return zd, zw
 
 
-def _weight_sums(bb, weight, axes: list[int]):
+def _weight_sums(bb: relax.BlockBuilder, weight, axes: list[int]):
     """Per-output-channel sums of the weight: a constant when the weight is one, else emitted."""
     from tvm import relax
 
@@ -37,7 +42,7 @@ def _weight_sums(bb, weight, axes: list[int]):
     return bb.emit(relax.op.sum(w32, axis=axes))
 
 
-def _pooled_data_sum(bb, data, wshape, attrs, padding):
+def _pooled_data_sum(bb: relax.BlockBuilder, data, wshape, attrs, padding):
     """Sum of the data over each group's channels and each window: ``[N, O, OH, OW]`` (or ``[N, 1, ...]``)."""
     from tvm import relax
 
@@ -62,7 +67,7 @@ def _ints(values) -> list[int]:
     return [int(v) for v in values]
 
 
-def _times(bb, x, factor: np.ndarray, axis: int, ndim: int):
+def _times(bb: relax.BlockBuilder, x, factor: np.ndarray, axis: int, ndim: int):
     """Emit ``x * factor`` (a scalar or per-channel constant); a factor of exactly 1 emits nothing."""
     from tvm import relax
 
@@ -71,7 +76,7 @@ def _times(bb, x, factor: np.ndarray, axis: int, ndim: int):
     return bb.emit(relax.op.multiply(x, const_along(factor, axis, ndim, "int32")))
 
 
-def _combine(bb, acc, pooled, zw: np.ndarray, wsums, zd: int, k: int, axis: int, ndim: int):
+def _combine(bb: relax.BlockBuilder, acc, pooled, zw: np.ndarray, wsums, zd: int, k: int, axis: int, ndim: int):
     """``acc - zw * pooled - zd * wsums + k * zd * zw``, leaving out the terms that are zero.
 
     With a constant weight the last two terms are one folded constant. The last
@@ -98,7 +103,7 @@ def _combine(bb, acc, pooled, zw: np.ndarray, wsums, zd: int, k: int, axis: int,
     return acc
 
 
-def lower_conv2d(bb, call):
+def lower_conv2d(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
     """Lower ``qnn.conv2d`` to an integer ``R.nn.conv2d`` plus the zero-point correction terms."""
     from tvm import relax
 
@@ -122,7 +127,7 @@ def lower_conv2d(bb, call):
     return _combine(bb, acc, pooled, zw, wsums, zd, k, axis=1, ndim=4)
 
 
-def lower_dense(bb, call):
+def lower_dense(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
     """Lower ``qnn.dense`` to an integer ``R.matmul`` plus the zero-point correction terms."""
     from tvm import relax
 

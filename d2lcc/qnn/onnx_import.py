@@ -89,7 +89,8 @@ def _qlinear_matmul(g: _Graph, node, _attrs):
     a, as_, az, b, bs, bz, ys, yz = node.input[:8]
     weight = relax.const(np.ascontiguousarray(g.const(b, node).T))
     as_, bs_ = g.const(as_, node), g.const(bs, node)
-    acc = api.dense(g.tensor(a), weight, g.const(az, node).astype(np.int32), g.const(bz, node).astype(np.int32), as_, bs_)
+    zero_points = (g.const(az, node).astype(np.int32), g.const(bz, node).astype(np.int32))
+    acc = api.dense(g.tensor(a), weight, *zero_points, as_, bs_)
     return _requantized(g, acc, np.float32(as_) * bs_, g.const(ys, node), g.const(yz, node), axis=1)
 
 

@@ -21,7 +21,8 @@ DTYPE_RANGES: dict[str, tuple[int, int]] = {
     "int32": (-(2**31), 2**31 - 1),
 }
 
-ParamLike = Union[float, int, np.ndarray, "Any"]  # a Python number, an array or a relax.Expr
+#: A quantization parameter: a Python number, a NumPy array (1-D: per channel) or a Relax expression.
+ParamLike = Union[float, int, np.ndarray, Any]
 
 
 def dtype_range(dtype: str, op: str, arg: str) -> tuple[int, int]:

@@ -185,28 +185,36 @@ class KernelShape:
         """Accumulators, plus one row of B (nr / lanes vectors), plus one broadcast of A."""
         return self.mr * self.nr // self.lanes + self.nr // self.lanes + 1
 
+    @property
+    def fmas_per_load(self) -> float:
+        """Vector FMAs per load (mr broadcasts of A, nr / lanes vectors of B) on each k."""
+        v = self.nr // self.lanes
+        return self.mr * v / (self.mr + v)
+
 
 def kernel_shape(machine=None) -> KernelShape:
-    """Pick the micro-kernel's ``mr x nr`` block from the SIMD width of ``machine`` (default: this one).
+    """Pick the micro-kernel's ``mr x nr`` block from the SIMD width and register count of ``machine``.
 
-    A row of the block is two vectors wide (``nr = 2 * lanes``), and we take as
-    many rows as keep accumulators + B row + broadcast within the register file
-    (6 of 16 AVX2 registers), but at most 8: 16 accumulators already hide the
-    FMA latency of current cores, and more rows only lengthen the packed A.
+    On each ``k`` the block does ``mr * v`` vector FMAs (``v = nr / lanes``)
+    and loads ``mr`` broadcasts of A and ``v`` vectors of B. For ``v`` in 1, 2,
+    4 (so that ``nr`` divides power-of-two sizes) we take as many rows as fit
+    in the register file (``mr * v`` accumulators + ``v`` + 1) and keep the
+    ``v`` with the most FMAs per load: 6 x 64 with AVX-512, 6 x 16 with AVX2.
     """
     if machine is None:
         from .machine import env
 
         machine = env()
-    if machine.has("avx512f"):
-        lanes, registers = 16, 32
-    elif machine.has("neon"):
-        lanes, registers = 4, 32
-    else:
-        lanes, registers = 8, 16
-    vectors = 2  # nr / lanes
-    mr = min(8, (registers - vectors - 1) // vectors)
-    return KernelShape(lanes=lanes, registers=registers, mr=mr, nr=2 * lanes)
+    from .cpu import vector_lanes, vector_registers
+
+    lanes, registers = vector_lanes(machine), vector_registers(machine)
+
+    def fmas_per_load(v: int) -> float:
+        mr = (registers - v - 1) // v
+        return mr * v / (mr + v)
+
+    v = max((1, 2, 4), key=fmas_per_load)
+    return KernelShape(lanes=lanes, registers=registers, mr=(registers - v - 1) // v, nr=v * lanes)
 
 
 STEPS = ("default", "reorder", "parallel", "tiled", "cache_write", "packed_b", "micro_kernel")

@@ -130,8 +130,14 @@ def conv2d(
     dilation: int | Sequence[int] = (1, 1),
     groups: int = 1,
     out_dtype: str = "int32",
+    data_layout: str = "NCHW",
+    kernel_layout: str = "OIHW",
 ) -> relax.Call:
     """Quantized 2-D convolution (data NCHW, weight OIHW), accumulating in int32.
+
+    Only the NCHW/OIHW layouts are supported (the layout arguments exist so that
+    other layouts fail with a clear error); ``padding`` is an int, ``(h, w)`` or
+    ``(top, left, bottom, right)``.
 
     ``out[n, o] = sum (data - input_zero_point) * (weight[o] - kernel_zero_point[o])``;
     padding pads with real zero (the input zero point). The kernel parameters may be
@@ -139,6 +145,10 @@ def conv2d(
     output's scale is ``input_scale * kernel_scale``).
     """
     op = "qnn.conv2d"
+    if data_layout != "NCHW" or kernel_layout != "OIHW":
+        raise ValueError(
+            f"{op}: data_layout={data_layout!r}, kernel_layout={kernel_layout!r} are not supported; use NCHW and OIHW"
+        )
     dshape, _ = tensor_info(data, op, "data")
     wshape, _ = tensor_info(weight, op, "weight")
     if len(dshape) != 4 or len(wshape) != 4:

@@ -55,6 +55,8 @@ CASES = [
     (lambda: qnn.conv2d(D, W, 0, 0, 0.1, 0.1, padding=(1, 2, 3)), ValueError, "qnn.conv2d: padding"),
     (lambda: qnn.conv2d(D, _var((4, 3, 7, 7), "int8"), 0, 0, 0.1, 0.1), ValueError, "qnn.conv2d: the kernel"),
     (lambda: qnn.conv2d(D, W, 0, 0, 0.1, 0.1, out_dtype="int8"), TypeError, "qnn.conv2d: out_dtype"),
+    (lambda: qnn.conv2d(D, W, 0, 0, 0.1, 0.1, data_layout="NHWC"), ValueError, "qnn.conv2d: data_layout='NHWC'"),
+    (lambda: qnn.conv2d(D, W, 0, 0, 0.1, 0.1, kernel_layout="HWIO"), ValueError, "kernel_layout='HWIO' are not supported"),
     (lambda: qnn.dense(U8, _var((4, 2), "int8"), 0, 0, 0.1, 0.1), ValueError, "qnn.dense: data [m, k] and weight [units, k]"),
     (lambda: qnn.dense(U8, _var((4, 3), "int8"), 0, -129, 0.1, 0.1), ValueError, "qnn.dense: kernel_zero_point=-129"),
     (lambda: qnn.dense(U8, _var((4, 3), "int8"), 0, 0, 0.1, [0.1] * 3), ValueError, "qnn.dense: kernel_scale has 3 values"),

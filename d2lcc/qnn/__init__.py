@@ -20,7 +20,8 @@ scales become float32 constants, zero points int32 constants)::
     requantize(data, input_scale, input_zero_point, output_scale, output_zero_point,
                out_dtype="int8", axis=-1, rounding="TONEAREST", compute="float32")
     conv2d(data, weight, input_zero_point, kernel_zero_point, input_scale, kernel_scale,
-           strides=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, out_dtype="int32")
+           strides=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, out_dtype="int32",
+           data_layout="NCHW", kernel_layout="OIHW")           # only NCHW/OIHW
     dense(data, weight, input_zero_point, kernel_zero_point, input_scale, kernel_scale,
           out_dtype="int32")
     add(lhs, rhs, lhs_scale, lhs_zero_point, rhs_scale, rhs_zero_point,

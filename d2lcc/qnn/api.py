@@ -149,8 +149,17 @@ def conv2d(
         raise ValueError(
             f"{op}: data_layout={data_layout!r}, kernel_layout={kernel_layout!r} are not supported; use NCHW and OIHW"
         )
-    dshape, _ = tensor_info(data, op, "data")
     wshape, _ = tensor_info(weight, op, "weight")
+    geometry = _conv2d_geometry(tensor_info(data, op, "data")[0], wshape, strides, padding, dilation, groups)
+    check_dtype(out_dtype, ["int32"], op, "out_dtype")
+    zero_points, scales = (input_zero_point, kernel_zero_point), (input_scale, kernel_scale)
+    qparams = _matmul_params(op, data, weight, zero_points, scales, wshape[0])
+    return _call("conv2d", [data, weight, *qparams], {**geometry, "groups": groups, "out_dtype": out_dtype})
+
+
+def _conv2d_geometry(dshape, wshape, strides, padding, dilation, groups: int) -> dict[str, list[int]]:
+    """Check the shapes and window of a conv2d; return strides, padding (4 ints) and dilation as lists."""
+    op = "qnn.conv2d"
     if len(dshape) != 4 or len(wshape) != 4:
         raise ValueError(f"{op}: data must be 4-D NCHW and weight 4-D OIHW, got {dshape} and {wshape}")
     if not isinstance(groups, int) or groups < 1 or dshape[1] % groups or wshape[0] % groups:
@@ -165,11 +174,7 @@ def conv2d(
         raise ValueError(f"{op}: strides/dilation must be >= 1 and padding >= 0")
     if min(conv2d_output_shape(dshape, wshape, strides, pad, dilation)) < 1:
         raise ValueError(f"{op}: the kernel {wshape[2:]} does not fit the padded input {dshape[2:]}")
-    check_dtype(out_dtype, ["int32"], op, "out_dtype")
-    zero_points, scales = (input_zero_point, kernel_zero_point), (input_scale, kernel_scale)
-    qparams = _matmul_params(op, data, weight, zero_points, scales, wshape[0])
-    attrs = {"strides": strides, "padding": pad, "dilation": dilation, "groups": groups, "out_dtype": out_dtype}
-    return _call("conv2d", [data, weight, *qparams], attrs)
+    return {"strides": strides, "padding": pad, "dilation": dilation}
 
 
 def _padding(padding: int | Sequence[int], op: str) -> list[int]:

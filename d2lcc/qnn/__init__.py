@@ -9,8 +9,9 @@ applied to them :cite:`Jain.Gural.Wu.ea.2020`. Relay is gone from TVM 0.27 and R
 Operators
 ---------
 Eight real Relax operators, registered from Python on first use
-(:mod:`d2lcc.qnn.ops`) under the names ``relax.qnn.<op>``, so TVMScript prints
-them as ``R.qnn.quantize(x, ..., out_dtype="uint8", axis=1)``. Builders
+(:mod:`d2lcc.qnn.ops`: ``FInferType``, ``FPurity``, ``FLegalize``) under the names
+``relax.qnn.<op>``; the ``relax.`` prefix makes TVMScript print them as
+``R.qnn.quantize(x, ..., out_dtype="uint8", axis=1)``. Builders
 (``data``/``weight`` are Relax tensor expressions; scales and zero points are
 Relax expressions, Python numbers or 1-D arrays for per-channel parameters;
 scales become float32 constants, zero points int32 constants)::

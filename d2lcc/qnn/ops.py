@@ -1,12 +1,15 @@
 """Registration of the ``qnn`` operators as real Relax operators, with their type inference.
 
-Each operator is registered under the name ``relax.qnn.<op>``; TVMScript prints
-a call to it as ``R.qnn.<op>(...)``, with its attributes as keywords, exactly
-like a built-in operator. Registration happens once, on the first call of
-:func:`get` (never at import time). Besides ``FInferType``, ``FPurity`` and
-``TScriptPrinterName``, each operator registers ``FLegalize`` with its
-Canonicalize rule, so Relax's own ``LegalizeOps`` (part of every default
-pipeline) also lowers a qnn op that reaches it.
+Each operator is registered under the name ``relax.qnn.<op>``; the Relax
+printer prints any operator whose name starts with ``relax.`` as ``R.<rest>``,
+so a call prints as ``R.qnn.<op>(...)`` with its attributes as keywords, exactly
+like a built-in operator (an operator named ``qnn.<op>`` would print as a
+generic ``T.Call("qnn.<op>", ...)``, with or without a ``TScriptPrinterName``
+attribute, which only the TIR printer reads). Registration happens once, on
+the first call of :func:`get` (never at import time). Besides ``FInferType``
+and ``FPurity``, each operator registers ``FLegalize`` with its Canonicalize
+rule, so Relax's own ``LegalizeOps`` (part of every default pipeline) also
+lowers a qnn op that reaches it.
 """
 
 from __future__ import annotations
@@ -62,13 +65,15 @@ def _register_all() -> None:
 
     existing = set(tvm.ir._ffi_api.ListOpNames())
     for name, doc in OP_DOCS.items():
+        # The "relax." prefix is what makes TVMScript print a call as R.qnn.<name>(...);
+        # an operator named "qnn.<name>" would print as T.Call("qnn.<name>", ...), and the
+        # TScriptPrinterName attribute does not change that (only the TIR printer reads it).
         full = op_name(name)
         if full not in existing:
             tvm.ir._ffi_api.RegisterOp(full, doc)
-            tvm.ir.register_op_attr(full, "FInferType", _INFER[name])
-            tvm.ir.register_op_attr(full, "FPurity", True)
-            tvm.ir.register_op_attr(full, "TScriptPrinterName", full)
-            tvm.ir.register_op_attr(full, "FLegalize", _legalize)
+            tvm.ir.register_op_attr(full, "FInferType", _INFER[name])  # the call's tensor type
+            tvm.ir.register_op_attr(full, "FPurity", True)  # no side effects: passes may drop unused calls
+            tvm.ir.register_op_attr(full, "FLegalize", _legalize)  # how LegalizeOps lowers it
         _registered.add(name)
 
 

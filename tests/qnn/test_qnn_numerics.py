@@ -141,3 +141,44 @@ def test_concatenate(run, rng, dtype):
     zps = [_zp(rng, dtype), z_out, _zp(rng, dtype)]
     got = run(lambda *vs: qnn.concatenate(vs, scales, zps, s_out, z_out, axis=1), *parts)
     np.testing.assert_array_equal(got, ref.concatenate(parts, scales, zps, s_out, z_out, axis=1))
+
+
+def _random_conv_case(rng):
+    groups = int(rng.choice([1, 2, 3]))
+    c, o = groups * int(rng.integers(1, 4)), groups * int(rng.integers(1, 4))
+    kh, kw = (int(k) for k in rng.integers(1, 4, 2))
+    strides, dilation = [int(s) for s in rng.integers(1, 3, 2)], [int(d) for d in rng.integers(1, 3, 2)]
+    padding = [int(p) for p in rng.integers(0, 3, 4)]
+    h = int(rng.integers(dilation[0] * (kh - 1) + 1, 10))
+    w = int(rng.integers(dilation[1] * (kw - 1) + 1, 10))
+    ddt, wdt = rng.choice(["uint8", "int8"], 2)
+    return (int(rng.integers(1, 3)), c, h, w), (o, c // groups, kh, kw), strides, padding, dilation, groups, ddt, wdt
+
+
+@pytest.mark.parametrize("trial", range(6))
+def test_conv2d_random_configurations(run, rng, trial):
+    dshape, wshape, strides, padding, dilation, groups, ddt, wdt = _random_conv_case(rng)
+    d, w = _ints(rng, dshape, ddt), _ints(rng, wshape, wdt)
+    per_channel = bool(rng.integers(0, 2))
+    zd, zw = _zp(rng, ddt), _zp(rng, wdt, wshape[0] if per_channel else None)
+    kwargs = dict(strides=strides, padding=padding, dilation=dilation, groups=groups)
+    got = run(lambda v, u: qnn.conv2d(v, u, zd, zw, 0.1, 0.2, **kwargs), d, w)
+    np.testing.assert_array_equal(got, ref.conv2d(d, w, zd, zw, strides, padding, dilation, groups))
+
+
+@pytest.mark.parametrize("trial", range(4))
+def test_quantize_requantize_random_shapes(run, rng, trial):
+    shape = tuple(int(s) for s in rng.integers(1, 6, int(rng.integers(1, 5))))
+    axis = int(rng.integers(0, len(shape)))
+    c = shape[axis]
+    x = rng.normal(0, 5, shape).astype("float32")
+    s1, z1, s2, z2 = _scale(rng, c), _zp(rng, "int8", c), _scale(rng), _zp(rng, "uint8")
+
+    def make(v):
+        from tvm import relax
+
+        q = relax.BlockBuilder.current().emit(qnn.quantize(v, s1, z1, out_dtype="int8", axis=axis))
+        return qnn.requantize(q, s1, z1, s2, z2, out_dtype="uint8", axis=axis)
+
+    expected = ref.requantize(ref.quantize(x, s1, z1, "int8", axis), s1, z1, s2, z2, "uint8", axis)
+    np.testing.assert_array_equal(run(make, x), expected)

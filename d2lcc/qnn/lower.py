@@ -33,16 +33,12 @@ def is_zero(expr) -> bool:
 
 def along(bb: relax.BlockBuilder, expr, axis: int, ndim: int):
     """Return a scalar or per-channel (1-D) parameter shaped to broadcast along ``axis`` of ``ndim`` dims."""
-    relax = _R()
     values = constant_value(expr)
-    rank = values.ndim if values is not None else len(expr.ty.shape)
-    if rank == 0:
-        return expr
-    shape = [1] * ndim
-    shape[axis] = -1
     if values is not None:
-        return relax.const(values.reshape([v if v > 0 else values.size for v in shape]), values.dtype.name)
-    return bb.emit(relax.op.reshape(expr, shape))
+        return expr if values.ndim == 0 else const_along(values, axis, ndim, values.dtype.name)
+    if len(expr.ty.shape) == 0:
+        return expr
+    return bb.emit(_R().op.reshape(expr, [-1 if d == axis else 1 for d in range(ndim)]))
 
 
 def const_along(values: np.ndarray, axis: int, ndim: int, dtype: str):

@@ -110,4 +110,9 @@ from . import fixed_point, ops, params, reference, transform
 from .api import conv2d, dense, dequantize, quantize, requantize
 from .api_elementwise import add, concatenate, mul
 
-__all__ = ["quantize", "dequantize", "requantize", "conv2d", "dense", "add", "mul", "concatenate"]
+__all__ = [
+    # builders
+    "quantize", "dequantize", "requantize", "conv2d", "dense", "add", "mul", "concatenate",
+    # submodules
+    "fixed_point", "ops", "params", "reference", "transform",
+]  # fmt: skip

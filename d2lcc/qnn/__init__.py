@@ -68,7 +68,11 @@ Passes (:mod:`d2lcc.qnn.transform`)
   (whose ``LegalizeOps`` lowers them) compiles a module that still holds qnn ops;
   run Canonicalize explicitly to see or transform the lowered Relax first.
 - ``transform.LegalizeUint8Int8()``: runs before lowering; rewrites conv2d/dense to uint8 data x
-  int8 weights (VNNI's ``vpdpbusd`` operands) by shifting by 128 and moving the zero points.
+  int8 weights (VNNI's ``vpdpbusd`` operands) by shifting by 128 and moving the zero points
+  (:mod:`d2lcc.qnn.legalize`); the int32 results are unchanged.
+- ``transform.FoldDequantizeQuantize()``: runs before lowering; replaces
+  ``quantize(dequantize(q, s, z), s, z)`` by ``q`` for 8/16-bit ``q``, an identity proven in
+  :mod:`d2lcc.qnn.simplify` and invisible to passes once the pair is lowered.
 
 References: :mod:`d2lcc.qnn.reference` has a NumPy function per operator with the same
 arguments (scales/zero points as numbers or arrays; no ``input_scale``/``kernel_scale`` for

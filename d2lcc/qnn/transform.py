@@ -1,4 +1,5 @@
-"""Passes over ``qnn`` programs: :func:`Canonicalize` (lowering) and :func:`LegalizeUint8Int8`.
+"""Passes over ``qnn`` programs: :func:`Canonicalize` (lowering), and the QNN-level
+:func:`LegalizeUint8Int8` and :func:`FoldDequantizeQuantize`, which run before it.
 
 Both are ordinary ``tvm.transform`` module passes, so they compose with
 Relax's own passes in a ``tvm.transform.Sequential``.
@@ -34,11 +35,13 @@ def _lowerings() -> dict[str, Callable]:
     }
 
 
-def rewrite_calls(mod, rules: dict[str, Callable]):
+def rewrite_calls(mod, rules: dict[str, Callable], with_lookup: bool = False):
     """Return ``mod`` with every call of a ``qnn`` op named in ``rules`` replaced by ``rules[name](bb, call)``.
 
     A rule emits its intermediate steps through the BlockBuilder ``bb`` and
-    returns the expression that replaces the call.
+    returns the expression that replaces the call. With ``with_lookup``, it is
+    called as ``rule(bb, call, lookup)``, where ``lookup(var)`` returns the
+    value bound to a variable (or None).
     """
     from tvm import relax
 
@@ -48,8 +51,13 @@ def rewrite_calls(mod, rules: dict[str, Callable]):
             call = self.visit_expr_post_order(call)
             for name, rule in rules.items():
                 if ops.is_qnn_call(call, name):
+                    if with_lookup:
+                        return rule(self.builder_, call, self._lookup)
                     return rule(self.builder_, call)
             return call
+
+        def _lookup(self, var):
+            return self.lookup_binding(var) if isinstance(var, relax.Var) else None
 
     rewriter = _Rewriter(mod)
     for gv, func in mod.functions.items():
@@ -72,6 +80,25 @@ def Canonicalize():
         return rewrite_calls(mod, _lowerings())
 
     return tvm.transform.module_pass(run, opt_level=0, name="qnn.Canonicalize")
+
+
+def FoldDequantizeQuantize():
+    """Return a pass that replaces ``quantize(dequantize(q, s, z), s, z)`` by ``q`` (proven exact).
+
+    Only pairs with equal constant parameters, equal axes, the same integer
+    dtype on both ends and an 8- or 16-bit ``q`` are folded; see
+    :mod:`d2lcc.qnn.simplify`. Dequantize calls left unused are removed.
+    """
+    import tvm
+    from tvm import relax
+
+    from .simplify import fold_dequantize_quantize
+
+    def run(mod, _ctx):
+        folded = rewrite_calls(mod, {"quantize": fold_dequantize_quantize}, with_lookup=True)
+        return relax.transform.DeadCodeElimination()(folded)
+
+    return tvm.transform.module_pass(run, opt_level=0, name="qnn.FoldDequantizeQuantize")
 
 
 def LegalizeUint8Int8():

@@ -1,0 +1,51 @@
+"""QNN-level simplification: ``quantize(dequantize(q))`` with the same parameters is ``q``.
+
+Quantized models in the "QDQ" format wrap every float operator in a
+dequantize/quantize pair; once an operator between them is removed (or found
+to commute with quantization), a pair with equal parameters is left behind.
+At the dialect level the pattern is two calls whose parameters we compare; after
+lowering it is a multiply, divide, round, add, clip and two casts that no
+generic pass could prove to be the identity.
+
+It is the identity, exactly: with ``a = q - zero_point`` and float32 rounding
+errors ``|e1|, |e2| <= 2**-24``, the round trip computes
+``a * (1 + e1) * (1 + e2)``, within ``|a| * 2**-22.9`` of ``a``; for
+``|a| < 2**22`` (any 8- or 16-bit ``q``) rounding gives ``a`` back, and
+``a + zero_point = q`` is in range, so the clip changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from .params import constant_value
+
+if TYPE_CHECKING:
+    from tvm import relax
+
+#: Input dtypes for which the round trip is proven exact (``|q - zero_point| < 2**22``).
+EXACT_DTYPES = ("int8", "uint8", "int16", "uint16")
+
+
+def _same_constant(a, b) -> bool:
+    va, vb = constant_value(a), constant_value(b)
+    return va is not None and vb is not None and va.shape == vb.shape and bool(np.all(va == vb))
+
+
+def fold_dequantize_quantize(bb: relax.BlockBuilder, call: relax.Call, lookup: Callable) -> relax.Expr:
+    """Return the original integer tensor for ``quantize(dequantize(q, s, z), s, z)``, else ``call``."""
+    from . import ops
+
+    source = lookup(call.args[0])
+    if source is None or not ops.is_qnn_call(source, "dequantize"):
+        return call
+    q = source.args[0]
+    dtype = str(q.ty.dtype)
+    same_params = _same_constant(call.args[1], source.args[1]) and _same_constant(call.args[2], source.args[2])
+    per_tensor = constant_value(call.args[1]).ndim == 0 if same_params else False
+    same_axis = per_tensor or int(call.attrs["axis"]) == int(source.attrs["axis"])
+    if same_params and same_axis and dtype == str(call.attrs["out_dtype"]) and dtype in EXACT_DTYPES:
+        return q
+    return call

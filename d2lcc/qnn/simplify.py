@@ -7,10 +7,11 @@ At the dialect level the pattern is two calls whose parameters we compare; after
 lowering it is a multiply, divide, round, add, clip and two casts that no
 generic pass could prove to be the identity.
 
-It is the identity, exactly: with ``a = q - zero_point`` and float32 rounding
-errors ``|e1|, |e2| <= 2**-24``, the round trip computes
-``a * (1 + e1) * (1 + e2)``, within ``|a| * 2**-22.9`` of ``a``; for
-``|a| < 2**22`` (any 8- or 16-bit ``q``) rounding gives ``a`` back, and
+It is the identity, exactly: with ``a = q - zero_point`` (exact in float32) and
+the relative rounding errors ``|e1|, |e2| <= 2**-24`` of the multiply and the
+divide, the round trip computes ``a * (1 + e1) * (1 + e2)``, which differs
+from ``a`` by at most ``|a| * (2**-23 + 2**-48)``: less than 0.5 for
+``|a| < 2**22`` (any 8- or 16-bit ``q``), so rounding gives ``a`` back, and
 ``a + zero_point = q`` is in range, so the clip changes nothing.
 """
 

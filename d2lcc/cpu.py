@@ -225,7 +225,7 @@ def plot_roofline(roof: Roofline, points: Mapping[str, tuple[float, float]] | No
     ax = plot(x, {"roofline": roof.attainable(x)}, xlabel="arithmetic intensity (FLOPs/byte)",
               ylabel="GFLOPS", xscale="log10", yscale="log10", ax=ax)
     ax.lines[0].set_marker("")
-    for label, (i, gf) in points.items():
-        ax.plot([i], [gf], marker="o", linestyle="", label=label)
+    for (label, (i, gf)), marker in zip(points.items(), "osD^v<>ph*" * 4):
+        ax.plot([i], [gf], marker=marker, linestyle="", label=label)
     ax.legend(fontsize="small")
     return ax

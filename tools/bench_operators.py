@@ -51,13 +51,15 @@ def bench_matmul(sizes=(256, 1024, 2048)) -> dict[str, float]:
     import numpy as np
     import tvm
 
-    from d2lcc import matmul, target
+    from d2lcc import cpu, matmul, target
     from d2lcc.machine import cores
 
     shape = matmul.kernel_shape()
     threads = THREADS or cores()
     ratios = {}
-    print(f"matmul float32, micro-kernel {shape.mr}x{shape.nr}, {threads} threads")
+    peak = threads * cpu.peak_gflops(threads=1)  # cores do not share FMA units
+    print(f"matmul float32, micro-kernel {shape.mr}x{shape.nr}, {threads} threads, "
+          f"measured peak {peak:.0f} GFLOPS")
     for n in sizes:
         rng = np.random.default_rng(n)
         a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
@@ -69,8 +71,8 @@ def bench_matmul(sizes=(256, 1024, 2048)) -> dict[str, float]:
         t = best_seconds({"numpy": lambda: a @ b, "tvm": lambda: f(at, bt, ct)})
         gf = {k: 2 * n**3 / v / 1e9 for k, v in t.items()}
         ratios[f"matmul n={n}"] = t["numpy"] / t["tvm"]
-        print(f"  n={n:5d}  numpy {gf['numpy']:7.1f} GFLOPS  tvm {gf['tvm']:7.1f} GFLOPS  "
-              f"tvm/numpy {ratios[f'matmul n={n}']:.2f}")
+        print(f"  n={n:5d}  numpy {gf['numpy']:6.1f} GFLOPS ({gf['numpy'] / peak:4.0%} of peak)  "
+              f"tvm {gf['tvm']:6.1f} GFLOPS ({gf['tvm'] / peak:4.0%})  tvm/numpy {ratios[f'matmul n={n}']:.2f}")
     return ratios
 
 

@@ -1,7 +1,7 @@
 """Integer-only requantization: a real multiplier as a 31-bit mantissa and a right shift.
 
-Hardware without fast floating point (and TFLite's reference kernels) rescale
-an int32 accumulator ``x`` by a real multiplier ``m`` with integers only:
+Hardware without fast floating point (and TFLite's reference kernels, after
+:cite:`Jacob.Kligys.Chen.ea.2018`) rescale an int32 accumulator ``x`` by a real multiplier ``m`` with integers only:
 ``m = mantissa * 2**-shift`` with ``mantissa`` in ``[2**30, 2**31)``, so
 
     round(x * m) = (x * mantissa + 2**(shift - 1)) >> shift      (int64 arithmetic)

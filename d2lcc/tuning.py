@@ -14,6 +14,7 @@ well-tuned schedule without tuning for minutes themselves.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -43,10 +44,13 @@ def matmul_workload(n: int, dtype: str = "float32"):
     return tvm.IRModule({"main": te.create_prim_func([a, b, c])})
 
 
-def tune(mod, target, work_dir: str | Path, trials: int, *, trials_per_iter: int = 16, seed: int = 0):
+def tune(
+    mod, target, work_dir: str | Path, trials: int, *, trials_per_iter: int = 16, seed: int = 0, quiet: bool = True
+):
     """Tune every PrimFunc of ``mod`` with MetaSchedule for at most ``trials`` measured candidates.
 
     Returns the :class:`JSONDatabase` in ``work_dir`` that holds every measurement.
+    ``quiet`` keeps the progress log out of stdout (see ``work_dir/logs``).
     The search is seeded, but the measured times (and so the result) still
     depend on the machine and its load.
     """
@@ -58,10 +62,54 @@ def tune(mod, target, work_dir: str | Path, trials: int, *, trials_per_iter: int
             raise ValueError(f"tuning.tune: {name}={value!r} must be a positive int")
     if isinstance(target, dict):
         target = tvm.target.Target(target)
-    return ms.tune_tir(
-        mod=mod, target=target, work_dir=str(work_dir), max_trials_global=trials,
-        num_trials_per_iter=min(trials_per_iter, trials), seed=seed,
-    )
+    with _quiet(quiet):
+        return ms.tune_tir(
+            mod=mod, target=target, work_dir=str(work_dir), max_trials_global=trials,
+            num_trials_per_iter=min(trials_per_iter, trials), seed=seed,
+            builder=ms.builder.LocalBuilder(f_build=build_candidate, timeout_sec=60),
+        )
+
+
+@contextlib.contextmanager
+def _quiet(quiet: bool):
+    """Keep MetaSchedule's progress out of stdout (it still goes to the work_dir's logs).
+
+    In Jupyter, MetaSchedule also shows its progress table through pandas; we
+    swap that printer for a no-op while tuning and put it back afterwards.
+    """
+    if not quiet:
+        yield
+        return
+    import logging
+
+    import tvm_ffi
+
+    logger = logging.getLogger("tvm.s_tir.meta_schedule")
+    name = "s_tir.meta_schedule.print_interactive_table"
+    level, printer = logger.level, tvm_ffi.get_global_func(name)
+    logger.setLevel(logging.WARNING)
+    tvm_ffi.register_global_func(name, lambda data: None, override=True)
+    try:
+        yield
+    finally:
+        tvm_ffi.register_global_func(name, printer, override=True)
+        logger.setLevel(level)
+
+
+def build_candidate(mod, target, _params=None):
+    """Compile one candidate in a builder process (what the default builder does, minus one import).
+
+    MetaSchedule's default build function first imports every tensor
+    intrinsic TVM has (about 20 s of CPU), and its builder starts fresh
+    processes for every batch of candidates, with a 30 s limit per build. On
+    a small or busy machine every build then times out and the batch is lost.
+    Scalar and vector float32 schedules need no tensor intrinsics.
+    """
+    from tvm.driver import build as tvm_build
+    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
+
+    mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
+    return tvm_build(mod, target=target)
 
 
 def load_database(path: str | Path):

@@ -105,11 +105,11 @@ def build_candidate(mod, target, _params=None):
     a small or busy machine every build then times out and the batch is lost.
     Scalar and vector float32 schedules need no tensor intrinsics.
     """
-    from tvm.driver import build as tvm_build
+    import tvm
     from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
 
     mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
-    return tvm_build(mod, target=target)
+    return tvm.tirx.build(mod, target=target)
 
 
 def load_database(path: str | Path):

@@ -103,3 +103,29 @@ def test_shipped_database_applies():
     applied = tuning.apply_best(db, mod, TARGET)
     assert tuning.check_applied(applied, db, mod)
     assert tuning.shipped_database_path().is_dir()
+
+
+def test_build_candidate_compiles():
+    lib = tuning.build_candidate(tuning.matmul_workload(16), TARGET)
+    rng = np.random.default_rng(1)
+    a, b = (rng.standard_normal((16, 16), dtype=np.float32) for _ in range(2))
+    args = [tvm.runtime.tensor(v, tvm.cpu()) for v in (a, b, np.zeros((16, 16), np.float32))]
+    lib(*args)
+    np.testing.assert_allclose(args[2].numpy(), a @ b, rtol=1e-5, atol=1e-5)
+
+
+def test_quiet_restores_printer_and_log_level():
+    import logging
+
+    name = "s_tir.meta_schedule.print_interactive_table"
+    logger = logging.getLogger("tvm.s_tir.meta_schedule")
+    before_level = logger.level
+    before = tvm_ffi.get_global_func(name)
+    assert before is not None
+    with tuning._quiet(True):
+        assert logger.level == logging.WARNING
+        assert tvm_ffi.get_global_func(name)("ignored") is None
+    assert logger.level == before_level
+    del before
+    with pytest.raises(Exception):  # the original printer is back: it rejects a non-table
+        tvm_ffi.get_global_func(name)("not a table")

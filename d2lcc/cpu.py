@@ -69,6 +69,28 @@ def cache_sizes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> dict[str, i
     return sizes
 
 
+def use_all_cores(cores: int | None = None) -> int:
+    """Make TVM's runtime thread pool use ``cores`` threads (default: every core we may run on).
+
+    TVM starts its pool on the first parallel call, with ``TVM_NUM_THREADS``
+    (or ``OMP_NUM_THREADS``) threads; when neither is set it takes half of the
+    hardware threads on x86, assuming two per core (hyper-threading). On a
+    machine without SMT, such as most cloud VMs, that leaves half the cores
+    idle. Call this before anything runs in parallel; it returns the pool's
+    size, which tells whether it came in time.
+    """
+    import tvm
+
+    from .machine import cores as _cores
+
+    if cores is None:
+        cores = _cores()
+    if not isinstance(cores, int) or isinstance(cores, bool) or cores < 1:
+        raise ValueError(f"cpu.use_all_cores: cores={cores!r} must be a positive int")
+    os.environ.setdefault("TVM_NUM_THREADS", str(cores))
+    return tvm.runtime.num_threads()
+
+
 def fma_kernel(threads: int, accumulators: int, lanes: int, iters: int):
     """Return a PrimFunc in which each of ``threads`` threads runs ``iters`` rounds of
     ``accumulators`` independent vector FMAs ``acc = acc * x + x``, ``lanes`` floats wide.

@@ -97,3 +97,24 @@ def test_plot_roofline_marks_points():
     labels = [line.get_label() for line in ax.lines]
     assert labels == ["roofline", "vector add"]
     assert ax.get_xscale() == "log" and "FLOPs/byte" in ax.get_xlabel()
+
+
+def test_use_all_cores_sets_the_pool_size():
+    # The pool may already run in this test process; the call must at least
+    # leave TVM_NUM_THREADS set and report a positive pool size.
+    assert cpu.use_all_cores() >= 1
+    import os
+
+    assert int(os.environ["TVM_NUM_THREADS"]) >= 1
+    with pytest.raises(ValueError, match="cores=0"):
+        cpu.use_all_cores(0)
+
+
+def test_use_all_cores_in_a_fresh_process():
+    import os
+    import subprocess
+    import sys
+
+    code = "from d2lcc import cpu, machine; assert cpu.use_all_cores() == machine.cores()"
+    env = {k: v for k, v in os.environ.items() if k not in ("TVM_NUM_THREADS", "OMP_NUM_THREADS")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)

@@ -114,7 +114,7 @@ def bench_metaschedule(trials: int = 16) -> dict[str, float]:
     mod = tuning.matmul_workload(n)
     host = target.host(THREADS)
     live_db = tuning.tune(mod, host, tempfile.mkdtemp(prefix="d2lcc_bench_"), trials)
-    shipped_db = tuning.shipped_database()
+    shipped_db = tuning.shipped_database(tuning.shipped_isa())
     shape = matmul.kernel_shape()
     mods = {
         "hand": matmul.micro_kernel(n, shape.mr, shape.nr).mod,
@@ -158,6 +158,10 @@ def main(argv: list[str]) -> None:
         # Must be set before NumPy (OpenBLAS) and TVM start their thread pools.
         os.environ["OPENBLAS_NUM_THREADS"] = os.environ["TVM_NUM_THREADS"] = str(THREADS)
     import d2lcc
+    from d2lcc.cpu import use_all_cores
+
+    # Unset, TVM's pool takes half the hardware threads on x86 (see cpu.use_all_cores).
+    print("TVM thread pool:", use_all_cores(THREADS), "threads")
 
     names = argv or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]

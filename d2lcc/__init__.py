@@ -1,13 +1,20 @@
 """d2lcc: the companion package of *Dive into Deep Learning Compiler*.
 
 The book's notebooks import what they share from here, so that each helper is
-written, documented and tested once:
+written, documented and tested once. One module per idea, in book order:
 
 - :mod:`d2lcc.machine`: what machine and which TVM a notebook runs on
   (:func:`d2lcc.env` prints it at the top of every performance section).
 - :mod:`d2lcc.target`: TVM targets for this machine and for the book's others.
 - :mod:`d2lcc.bench`: timing a function beside its baseline.
 - :mod:`d2lcc.plot`: the book's plotting helpers.
+- :mod:`d2lcc.models`: the small CNN several chapters compile, with its NumPy reference.
+- :mod:`d2lcc.deploy`: reading ELF headers of compiled artifacts.
+- :mod:`d2lcc.cpu`: peak FLOP rate, memory bandwidth and the roofline.
+- :mod:`d2lcc.matmul`, :mod:`d2lcc.conv`, :mod:`d2lcc.layers`: operator schedules, step by step.
+- :mod:`d2lcc.tuning`: MetaSchedule tuning and the shipped tuning databases.
+- :mod:`d2lcc.qnn`: the QNN dialect on Relax, its lowering and QNN-level passes.
+- :mod:`d2lcc.passes`: passes and instruments from the pass chapter.
 
 Submodules load on first use (``d2lcc.bench`` imports :mod:`d2lcc.bench`), so
 ``import d2lcc`` is fast and imports neither TVM nor matplotlib.

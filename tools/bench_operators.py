@@ -26,8 +26,14 @@ import time
 from typing import Callable
 
 
-def best_seconds(fns: dict[str, Callable[[], object]], rounds: int = 7, min_round_s: float = 0.05) -> dict[str, float]:
-    """Best seconds per call of each callable, timed in alternating rounds."""
+def best_seconds(fns: dict[str, Callable[[], object]], rounds: int = 7, min_round_s: float = 0.05,
+                 pause_s: float = 0.3) -> dict[str, float]:
+    """Best seconds per call of each callable, timed in alternating rounds.
+
+    After each round we pause for ``pause_s``: a thread pool spins for a while
+    after its last task before it sleeps (OpenBLAS for about 0.1 s), and a
+    spinning pool from one library would steal cores from the next round.
+    """
     calls = {}
     for name, fn in fns.items():
         fn()  # warm up (and page in memory)
@@ -43,6 +49,7 @@ def best_seconds(fns: dict[str, Callable[[], object]], rounds: int = 7, min_roun
             for _ in range(calls[name]):
                 fn()
             best[name] = min(best[name], (time.perf_counter() - start) / calls[name])
+            time.sleep(pause_s)
     return best
 
 

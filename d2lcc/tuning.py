@@ -7,9 +7,9 @@ the machine, and keeps every measurement in a *database*. Tuning only
 and replay its trace on the workload. :func:`apply_best` does that and
 :func:`check_applied` proves that the function we build is the tuned one.
 
-The book ships a small database (``d2lcc/data/matmul512/``), tuned offline
-with :func:`tune` by ``tools/tune_shipped_database.py``, so readers can apply a
-well-tuned schedule without tuning for minutes themselves.
+The book ships small databases (``d2lcc/data/matmul512_<isa>/``), tuned
+offline with :func:`tune` by ``tools/tune_shipped_database.py``, so readers
+can apply a well-tuned schedule without tuning for minutes themselves.
 """
 
 from __future__ import annotations
@@ -20,9 +20,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-# The shipped database: tuned for this target so that it runs on any x86-64
-# CPU with AVX2 and FMA (Intel Haswell or later, AMD Zen or later).
-SHIPPED_TARGET: dict[str, Any] = {"kind": "llvm", "mcpu": "x86-64-v3", "num-cores": 2}
+# The shipped databases, one per x86-64 vector ISA level, so that each runs on
+# any CPU of that level: "avx2" (AVX2 + FMA: Intel Haswell or later, AMD Zen or
+# later) and "avx512" (AVX-512 F/BW/CD/DQ/VL: Intel Skylake-SP or later, AMD Zen 4).
+SHIPPED_TARGETS: dict[str, dict[str, Any]] = {
+    "avx2": {"kind": "llvm", "mcpu": "x86-64-v3", "num-cores": 2},
+    "avx512": {"kind": "llvm", "mcpu": "x86-64-v4", "num-cores": 2},
+}
 SHIPPED_SIZE = 512
 
 
@@ -128,14 +132,28 @@ def load_database(path: str | Path):
     return ms.database.JSONDatabase(work_dir=str(copy), allow_missing=False)
 
 
-def shipped_database_path() -> Path:
-    """The folder of the database that d2lcc ships (tuned offline, see the module docstring)."""
-    return Path(__file__).parent / "data" / f"matmul{SHIPPED_SIZE}"
+def shipped_isa(machine=None) -> str:
+    """The shipped database that suits ``machine`` (default: this one): ``"avx512"`` or ``"avx2"``.
+
+    Other CPUs get ``"avx2"``'s schedule, compiled for their own target.
+    """
+    if machine is None:
+        from .machine import env
+
+        machine = env()
+    return "avx512" if machine.has("avx512f") else "avx2"
 
 
-def shipped_database():
-    """Open the shipped database of a ``SHIPPED_SIZE`` float32 matmul."""
-    return load_database(shipped_database_path())
+def shipped_database_path(isa: str = "avx2") -> Path:
+    """The folder of a database that d2lcc ships (tuned offline, see the module docstring)."""
+    if isa not in SHIPPED_TARGETS:
+        raise ValueError(f"tuning.shipped_database_path: isa={isa!r} must be one of {sorted(SHIPPED_TARGETS)}")
+    return Path(__file__).parent / "data" / f"matmul{SHIPPED_SIZE}_{isa}"
+
+
+def shipped_database(isa: str = "avx2"):
+    """Open the shipped database of a ``SHIPPED_SIZE`` float32 matmul tuned for ``SHIPPED_TARGETS[isa]``."""
+    return load_database(shipped_database_path(isa))
 
 
 def best_record(database, mod):

@@ -8,7 +8,7 @@ from tvm.s_tir import meta_schedule as ms
 
 from d2lcc import tuning
 
-TARGET = tvm.target.Target(tuning.SHIPPED_TARGET)
+TARGET = tvm.target.Target(tuning.SHIPPED_TARGETS["avx2"])
 
 
 def _fake_database(tmp_path, mod, seconds=(2e-3, 1e-3, 3e-3)):
@@ -97,12 +97,27 @@ def test_tune_arguments_are_checked(tmp_path):
         tuning.tune(tuning.matmul_workload(16), TARGET, tmp_path, 0)
 
 
-def test_shipped_database_applies():
+@pytest.mark.parametrize("isa", sorted(tuning.SHIPPED_TARGETS))
+def test_shipped_databases_apply(isa):
     mod = tuning.matmul_workload(tuning.SHIPPED_SIZE)
-    db = tuning.shipped_database()
-    applied = tuning.apply_best(db, mod, TARGET)
+    db = tuning.shipped_database(isa)
+    record = tuning.best_record(db, mod)
+    assert record.target.attrs["mcpu"] == tuning.SHIPPED_TARGETS[isa]["mcpu"]
+    applied = tuning.apply_best(db, mod, tvm.target.Target(tuning.SHIPPED_TARGETS[isa]))
     assert tuning.check_applied(applied, db, mod)
-    assert tuning.shipped_database_path().is_dir()
+    with pytest.raises(ValueError, match="tuning.shipped_database_path"):
+        tuning.shipped_database_path("sse2")
+
+
+def test_shipped_isa():
+    from d2lcc.machine import Machine
+
+    def machine(*features):
+        return Machine("cpu", "x86_64", 2, features, "3.11", "0.27", "0.1")
+
+    assert tuning.shipped_isa(machine("avx2", "fma", "avx512f")) == "avx512"
+    assert tuning.shipped_isa(machine("avx2", "fma")) == "avx2"
+    assert tuning.shipped_isa(machine("neon")) == "avx2"
 
 
 def test_build_candidate_compiles():

@@ -93,13 +93,23 @@ def small_cnn_numpy(x: np.ndarray, weights: Mapping[str, np.ndarray]) -> np.ndar
     return h @ weights["fc_w"].T + weights["fc_b"]
 
 
-def small_cnn_onnx(weights: Mapping[str, np.ndarray], batch: int | str = 1, opset: int = 17):
+def small_cnn_onnx(weights: Mapping[str, np.ndarray], batch: int | str = 1, opset: int = 17) -> "onnx.ModelProto":
     """Return the small CNN as an ``onnx.ModelProto`` with the weights as initializers.
 
     Parameters
     ----------
+    weights
+        The arrays of :func:`small_cnn_weights` (keys and shapes as in ``SMALL_CNN_SHAPES``).
     batch
         The batch size of the input ``"x"``; a string such as ``"N"`` makes it symbolic.
+    opset
+        The ONNX operator set version the model declares.
+
+    Raises
+    ------
+    ValueError
+        If a weight is missing or has the wrong shape, or ``batch`` is not a
+        positive int or a non-empty string.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tvm
 
 
-def with_opt_level(inner: "tvm.transform.Pass", opt_level: int, name: str | None = None):
+def with_opt_level(inner: "tvm.transform.Pass", opt_level: int, name: str | None = None) -> "tvm.transform.Pass":
     """Return a module pass that runs ``inner`` and declares ``opt_level``.
 
     Parameters

@@ -15,7 +15,9 @@ from typing import Sequence
 import tvm
 
 
-def cpu_pipeline_with(target, before: Sequence = (), name: str = "BookPipeline"):
+def cpu_pipeline_with(
+    target: "tvm.target.Target", before: Sequence["tvm.transform.Pass"] = (), name: str = "BookPipeline"
+) -> "tvm.transform.Pass":
     """Return a Relax pipeline that runs ``before`` and then TVM's CPU pipeline stages.
 
     Parameters

@@ -30,7 +30,7 @@ def _is_all(expr, value) -> bool:
     return isinstance(expr, tvm.ir.expr.GenericConst) and bool(np.all(expr.value.numpy() == value))
 
 
-def identity_operand(call):
+def identity_operand(call: "relax.Expr") -> "relax.Expr | None":
     """Return ``x`` if ``call`` is ``x op c`` with ``c`` an all-identity constant and the same type as ``x``, else None."""
     if not isinstance(call, relax.Call) or not isinstance(call.op, tvm.ir.Op):
         return None

@@ -37,7 +37,7 @@ def unroll_short_loops(func: "tirx.PrimFunc", max_extent: int = 4) -> "tirx.Prim
     return sch.mod["main"].with_attrs(func.attrs) if func.attrs else sch.mod["main"]
 
 
-def UnrollShortLoops(max_extent: int = 4):  # noqa: N802 (named like TVM's pass constructors)
+def UnrollShortLoops(max_extent: int = 4) -> "tvm.transform.Pass":  # noqa: N802 (named like TVM's pass constructors)
     """Return a ``prim_func_pass`` applying :func:`unroll_short_loops` to every TensorIR function."""
     if not isinstance(max_extent, int) or isinstance(max_extent, bool) or max_extent < 1:
         raise ValueError(f"UnrollShortLoops: max_extent={max_extent!r} must be a positive int")

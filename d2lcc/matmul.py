@@ -166,7 +166,9 @@ def micro_kernel(n: int, mr: int, nr: int):
         sch.reverse_compute_inline("C")  # write the accumulators straight to C
     sch.vectorize(sch.get_loops(acc)[-1])
     sch.decompose_reduction(product, k)
-    _parallel_pack(sch, "B_packed")
+    packed_b = sch.get_sblock("B_packed")
+    sch.compute_at(packed_b, jo)  # each thread packs its own panel, right before using it
+    sch.vectorize(sch.get_loops(packed_b)[-1])
     _parallel_pack(sch, "A_packed")
     return sch
 

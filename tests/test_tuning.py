@@ -144,3 +144,22 @@ def test_quiet_restores_printer_and_log_level():
     del before
     with pytest.raises(Exception):  # the original printer is back: it rejects a non-table
         tvm_ffi.get_global_func(name)("not a table")
+
+
+def test_record_seconds_needs_a_measurement(tmp_path):
+    mod = tuning.matmul_workload(64)
+    db = _fake_database(tmp_path, mod)
+    rec = tuning.best_record(db, mod)
+    empty = ms.database.TuningRecord(rec.trace, rec.workload, [], rec.target, rec.args_info)
+    with pytest.raises(ValueError, match="tuning.record_seconds"):
+        tuning.record_seconds(empty)
+
+
+def test_load_database_leaves_the_files_alone(tmp_path):
+    mod = tuning.matmul_workload(64)
+    _fake_database(tmp_path / "db", mod)
+    files = sorted((tmp_path / "db").glob("*.json"))
+    before = [f.read_bytes() for f in files]
+    db = tuning.load_database(tmp_path / "db")
+    db.commit_tuning_record(tuning.best_record(db, mod))  # writes go to a private copy
+    assert [f.read_bytes() for f in files] == before

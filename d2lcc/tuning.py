@@ -135,7 +135,9 @@ def load_database(path: str | Path):
 def shipped_isa(machine=None) -> str:
     """The shipped database that suits ``machine`` (default: this one): ``"avx512"`` or ``"avx2"``.
 
-    Other CPUs get ``"avx2"``'s schedule, compiled for their own target.
+    Other CPUs get ``"avx2"``'s schedule, compiled for their own target. (An
+    AVX-512 CPU without AVX-512 BW/DQ/VL, such as Knights Landing, would need
+    ``"avx2"``; :mod:`d2lcc.machine` reports only ``avx512f``.)
     """
     if machine is None:
         from .machine import env

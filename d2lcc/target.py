@@ -8,6 +8,7 @@ never write either by hand.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping
 
 from .machine import cores as _cores
@@ -60,8 +61,19 @@ def host(num_cores: int | None = None):
     num_cores
         How many cores the generated code may use; defaults to the cores this
         process may run on.
+
+    Notes
+    -----
+    TVM's runtime starts its thread pool on the first parallel call, with
+    ``TVM_NUM_THREADS`` threads, or half the hardware threads on x86 when that
+    is unset (it assumes two per core). On a VM without SMT that leaves half
+    the cores idle, so this also sets ``TVM_NUM_THREADS`` to this process's
+    core count unless it is already set (:func:`d2lcc.cpu.use_all_cores`
+    explains and checks it).
     """
-    return make(host_spec(num_cores))
+    spec = host_spec(num_cores)
+    os.environ.setdefault("TVM_NUM_THREADS", str(_cores()))
+    return make(spec)
 
 
 def named(name: str):

@@ -57,3 +57,17 @@ def test_host_target_compiles_and_runs():
     y = tvm.runtime.tensor(np.empty(16, "float32"), dev)
     f(tvm.runtime.tensor(x, dev), y)
     np.testing.assert_allclose(y.numpy(), x + 1)
+
+
+def test_host_gives_tvm_a_thread_per_core():
+    import subprocess
+    import sys
+
+    code = (
+        "import os; os.environ.pop('TVM_NUM_THREADS', None)\n"
+        "import d2lcc, tvm\n"
+        "d2lcc.target.host()\n"
+        "assert os.environ['TVM_NUM_THREADS'] == str(d2lcc.env().cores)\n"
+        "assert tvm.runtime.num_threads() == d2lcc.env().cores, tvm.runtime.num_threads()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

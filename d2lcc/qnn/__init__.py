@@ -3,7 +3,7 @@
 In 2019 TVM imported pre-quantized models through QNN, a Relay dialect whose
 operators covered the quantized operators of many frameworks and were lowered
 ("canonicalized") into existing operators, so every existing pass and schedule
-applied to them :cite:`Jain.Gural.Wu.ea.2020`. Relay is gone from TVM 0.27 and Relax has only
+applied to them :cite:`Jain.Bhattacharya.Masuda.ea.2020`. Relay is gone from TVM 0.27 and Relax has only
 ``quantize``/``dequantize``; this package brings the dialect back.
 
 Operators

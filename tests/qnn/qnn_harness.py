@@ -16,9 +16,14 @@ def host_target():
 
 def build_module(make, arrays):
     """Return an IRModule whose ``main`` takes tensors shaped like ``arrays`` and returns ``make(*vars)``."""
+    return module_from_types(make, *((a.shape, a.dtype.name) for a in arrays))
+
+
+def module_from_types(make, *types):
+    """Return an IRModule whose ``main`` takes tensors of the given ``(shape, dtype)`` and returns ``make(*vars)``."""
     from tvm import relax
 
-    params = [relax.Var(f"x{i}", relax.TensorType(a.shape, a.dtype.name)) for i, a in enumerate(arrays)]
+    params = [relax.Var(f"x{i}", relax.TensorType(shape, dtype)) for i, (shape, dtype) in enumerate(types)]
     bb = relax.BlockBuilder()
     with bb.function("main", params):
         with bb.dataflow():

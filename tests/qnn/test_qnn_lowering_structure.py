@@ -4,17 +4,9 @@ import tvm_ffi
 from tvm import relax
 from tvm.script import relax as R
 
+from qnn_harness import module_from_types as _one_op_module
+
 from d2lcc import qnn
-
-
-def _one_op_module(make, *types):
-    params = [relax.Var(f"x{i}", relax.TensorType(shape, dtype)) for i, (shape, dtype) in enumerate(types)]
-    bb = relax.BlockBuilder()
-    with bb.function("main", params):
-        with bb.dataflow():
-            out = bb.emit_output(make(*params))
-        bb.emit_func_output(out)
-    return bb.get()
 
 
 def _assert_same(actual_mod, expected_func):

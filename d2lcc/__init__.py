@@ -6,6 +6,9 @@ written, documented and tested once. One module per idea, in book order:
 - :mod:`d2lcc.machine`: what machine and which TVM a notebook runs on
   (:func:`d2lcc.env` prints it at the top of every performance section).
 - :mod:`d2lcc.target`: TVM targets for this machine and for the book's others.
+- :mod:`d2lcc.checks`: the argument checks every public function shares.
+- :mod:`d2lcc.execute`: compile a Relax module or PrimFunc and run it on NumPy arrays.
+- :mod:`d2lcc.ir`: build and inspect small Relax modules (one-op modules, op lists).
 - :mod:`d2lcc.bench`: timing a function beside its baseline.
 - :mod:`d2lcc.plot`: the book's plotting helpers.
 - :mod:`d2lcc.models`: the small CNN several chapters compile, with its NumPy reference.

@@ -128,6 +128,25 @@ def _source_line(markdown: str, cell_source: str) -> int:
     return 0
 
 
+_EXERCISES = re.compile(r"^## Exercises[^\n]*\n(.*?)(?=^#{1,2} |\Z)", re.MULTILINE | re.DOTALL)
+_FENCE = re.compile(r"^([ \t]*)```python[ \t]*\n(.*?)^\1```[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def exercise_blocks(markdown: str) -> list[tuple[int, str]]:
+    """The ```python blocks of the Exercises section, as (line in the markdown, code).
+
+    Readers are asked to run these; the runner executes them after the section's
+    last cell, in the same kernel, so each must work as written.
+    """
+    found = []
+    for section in _EXERCISES.finditer(markdown):
+        for block in _FENCE.finditer(markdown, section.start(1), section.end(1)):
+            indent = len(block.group(1))
+            code = "\n".join(ln[indent:] for ln in block.group(2).splitlines())
+            found.append((markdown.count("\n", 0, block.start(2)) + 1, code))
+    return found
+
+
 def _clean_outputs(nb) -> None:
     # As d2lbook does: stderr is shown like stdout, widget reprs are dropped.
     for cell in nb.cells:
@@ -156,6 +175,11 @@ def execute(section: str, cell_timeout: int = 600, root: Path = ROOT, out: Path 
 
     markdown = (root / section).read_text(encoding="utf-8")
     nb = library.format_code_nb(notebook.read_markdown(markdown))
+    exercises = exercise_blocks(markdown)
+    for line, code in exercises:
+        cell = nbformat.v4.new_code_cell(code)
+        cell.metadata["d2lcc_exercise_line"] = line
+        nb.cells.append(cell)
     out = output_path(section) if out is None else out
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
@@ -174,10 +198,15 @@ def execute(section: str, cell_timeout: int = 600, root: Path = ROOT, out: Path 
             None,
         )
         source = failed.source if failed is not None else "(unknown cell)"
-        line = _source_line(markdown, source)
+        what = "a cell failed"
+        if failed is not None and "d2lcc_exercise_line" in failed.metadata:
+            line, what = failed.metadata["d2lcc_exercise_line"], "an exercise's code failed"
+        else:
+            line = _source_line(markdown, source)
         error = re.sub(r"\x1b\[[0-9;]*m", "", str(err))  # drop terminal colours
         raise SectionError(
-            f"{section}:{line}: a cell failed\n--- cell source ---\n{source}\n--- error ---\n{error}"
+            f"{section}:{line}: {what}\n--- cell source ---\n{source}\n"
+            f"--- error ---\n{error}"
         ) from None
     except Exception as err:  # timeouts and dead kernels
         raise SectionError(f"{section}: execution stopped: {type(err).__name__}: {err}") from None
@@ -187,6 +216,8 @@ def execute(section: str, cell_timeout: int = 600, root: Path = ROOT, out: Path 
         else:
             os.environ["PYTHONWARNINGS"] = env_backup
     seconds = time.perf_counter() - start
+    # The exercises ran only to prove they work; the page shows them as text.
+    nb.cells = [c for c in nb.cells if "d2lcc_exercise_line" not in c.metadata]
     _clean_outputs(nb)
     tmp = out.with_suffix(".ipynb.tmp")
     tmp.write_text(nbformat.writes(nb), encoding="utf-8")

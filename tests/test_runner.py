@@ -63,3 +63,53 @@ def test_section_dependencies_follow_imports():
 def test_names_used_reads_attribute_and_from_imports():
     text = "import d2lcc\nd2lcc.bench.compare(x)\nfrom d2lcc import plot, target\n"
     assert notebooks._names_used(text) == {"bench", "plot", "target"}
+
+
+WITH_EXERCISES = """# A section
+
+```{.python .input}
+x = 40 + 2
+```
+
+## Summary
+
+* Nothing.
+
+## Exercises
+
+1. Print the answer.
+
+   ```python
+   print(x)
+   ```
+
+2. Divide it.
+
+```python
+y = x / EXERCISE_DIVISOR
+```
+"""
+
+
+def test_exercise_blocks_are_found_with_their_lines():
+    blocks = notebooks.exercise_blocks(WITH_EXERCISES)
+    assert blocks == [(16, "print(x)"), (22, "y = x / EXERCISE_DIVISOR")]
+    assert notebooks.exercise_blocks("# No exercises\n```python\nx\n```\n") == []
+
+
+def test_exercise_code_runs_after_the_section_and_is_not_saved(tmp_path):
+    ok = WITH_EXERCISES.replace("EXERCISE_DIVISOR", "2")
+    (tmp_path / "ok.md").write_text(ok)
+    out = tmp_path / "ok.ipynb"
+    notebooks.execute("ok.md", root=tmp_path, out=out, cell_timeout=60)
+    nb = nbformat.read(out, as_version=4)
+    assert [c.source for c in nb.cells if c.cell_type == "code"] == ["x = 40 + 2"]
+
+
+def test_broken_exercise_is_named(tmp_path):
+    (tmp_path / "bad.md").write_text(WITH_EXERCISES.replace("EXERCISE_DIVISOR", "0"))
+    with pytest.raises(notebooks.SectionError) as err:
+        notebooks.execute("bad.md", root=tmp_path, out=tmp_path / "bad.ipynb", cell_timeout=60)
+    message = str(err.value)
+    assert message.startswith("bad.md:22: an exercise's code failed")
+    assert "ZeroDivisionError" in message

@@ -4,6 +4,15 @@ TVM 0.27 accepts targets only as dictionaries (``"llvm -mcpu=..."`` strings are
 rejected) and ``relax.build`` wants a :class:`tvm.target.Target` object rather
 than a bare dictionary. The helpers here return ``Target`` objects, so readers
 never write either by hand.
+
+A target's ``num-cores`` does *not* decide how many threads a parallel loop
+uses. The code TVM's LLVM backend generates launches every parallel loop with
+``TVMBackendParallelLaunch(lambda, closure, 0)``, whatever ``num-cores`` is:
+zero tasks, meaning "one per thread of the runtime's pool", and the pool's
+size comes from the ``TVM_NUM_THREADS`` environment variable when the pool
+starts (see :func:`host`; ``tests/test_target.py`` checks the generated LLVM
+IR). ``num-cores`` is read by MetaSchedule, which sizes the parallel loops it
+generates and its builder/runner workers from it.
 """
 
 from __future__ import annotations
@@ -11,19 +20,32 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping
 
-from .machine import cores as _cores
+from . import checks
+from .machine import cores
+
+#: Largest ``num-cores`` the helpers accept. Larger than any CPU TVM compiles
+#: for; a bigger number is a typo (the machine's own count is not the limit,
+#: because one may tune for a larger machine than the one at hand).
+MAX_CORES = 4096
 
 # The machines the book compiles for besides the reader's own.
 NAMED_TARGETS: dict[str, dict[str, Any]] = {
     # AWS Graviton2: Arm Neoverse N1 cores (NEON and the dot-product extension).
-    "graviton2": {"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "neoverse-n1"},
+    "graviton2": {"kind": "llvm", "mtriple": "aarch64-linux-gnu",
+                  "mcpu": "neoverse-n1"},
     # Intel Cascade Lake (e.g. AWS c5): AVX-512 with VNNI.
-    "cascadelake": {"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "cascadelake"},
+    "cascadelake": {"kind": "llvm", "mtriple": "x86_64-linux-gnu",
+                    "mcpu": "cascadelake"},
 }
 
 
 def make(spec: Mapping[str, Any]):
-    """Return a :class:`tvm.target.Target` made from a dictionary such as ``{"kind": "llvm"}``."""
+    """Return a :class:`tvm.target.Target` made from a dict, e.g. ``{"kind": "llvm"}``.
+
+    Raises ``TypeError`` for a string or non-dict ``spec`` and ``ValueError``
+    for a dict TVM cannot turn into a target (no ``kind``, an unknown kind or
+    option, ``num-cores`` outside ``[1, MAX_CORES]``).
+    """
     import tvm
 
     if isinstance(spec, str):
@@ -34,18 +56,32 @@ def make(spec: Mapping[str, Any]):
     if not isinstance(spec, Mapping):
         raise TypeError(f"target.make: spec must be a dict, got {type(spec).__name__}")
     if "kind" not in spec:
-        raise ValueError(f"target.make: spec={dict(spec)!r} has no 'kind' (e.g. 'llvm')")
-    return tvm.target.Target(dict(spec))
+        raise ValueError(f"target.make: spec={dict(spec)!r} has no 'kind' "
+                         "(e.g. 'llvm')")
+    checks.string("target.make", "spec['kind']", spec["kind"])
+    if "num-cores" in spec:
+        checks.positive_int("target.make", "spec['num-cores']", spec["num-cores"],
+                            maximum=MAX_CORES)
+    try:
+        return tvm.target.Target(dict(spec))
+    except ValueError as err:  # TVM's message names the option; we name the call
+        first = str(err).strip().splitlines()[0]
+        raise ValueError(f"target.make: spec={dict(spec)!r} is not a valid target: "
+                         f"{first}") from None
 
 
 def host_spec(num_cores: int | None = None) -> dict[str, Any]:
-    """Return the target dictionary for this machine's CPU, as LLVM detects it."""
+    """Return the target dictionary for this machine's CPU, as LLVM detects it.
+
+    ``num_cores`` (default: the cores this process may run on) must be in
+    ``[1, MAX_CORES]``; see :func:`host` for what it does and does not decide.
+    """
     from tvm.target import codegen
 
     if num_cores is None:
-        num_cores = _cores()
-    if not isinstance(num_cores, int) or isinstance(num_cores, bool) or num_cores < 1:
-        raise ValueError(f"target.host: num_cores={num_cores!r} must be a positive int")
+        num_cores = cores()
+    num_cores = checks.positive_int("target.host", "num_cores", num_cores,
+                                    maximum=MAX_CORES)
     spec: dict[str, Any] = {"kind": "llvm", "num-cores": num_cores}
     cpu = codegen.llvm_get_system_cpu()
     if cpu and cpu != "generic":
@@ -59,32 +95,37 @@ def host(num_cores: int | None = None):
     Parameters
     ----------
     num_cores
-        How many cores the generated code may use; defaults to the cores this
-        process may run on.
+        The target's ``num-cores`` attribute, 1 to :data:`MAX_CORES`; defaults
+        to the cores this process may run on. MetaSchedule reads it to size
+        parallel loops while tuning. It does not set how many threads a
+        compiled parallel loop runs on: that is the size of TVM's thread pool.
 
     Notes
     -----
-    TVM's runtime starts its thread pool on the first parallel call, with
-    ``TVM_NUM_THREADS`` threads, or half the hardware threads on x86 when that
-    is unset (it assumes two per core). On a VM without SMT that leaves half
-    the cores idle, so this also sets ``TVM_NUM_THREADS`` to this process's
-    core count unless it is already set (:func:`d2lcc.cpu.use_all_cores`
+    Compiled parallel loops ask the runtime for zero tasks, i.e. one per
+    thread of TVM's thread pool. The pool starts on the first parallel call,
+    with ``TVM_NUM_THREADS`` threads, or half the hardware threads on x86 when
+    that is unset (it assumes two per core). On a VM without SMT that leaves
+    half the cores idle, so this also sets ``TVM_NUM_THREADS`` to this
+    process's core count unless it is already set (:func:`d2lcc.cpu.use_all_cores`
     explains and checks it).
     """
     spec = host_spec(num_cores)
-    os.environ.setdefault("TVM_NUM_THREADS", str(_cores()))
+    os.environ.setdefault("TVM_NUM_THREADS", str(cores()))
     return make(spec)
 
 
 def named(name: str):
     """Return the :class:`tvm.target.Target` of one of :data:`NAMED_TARGETS`."""
-    if name not in NAMED_TARGETS:
-        raise ValueError(f"target.named: unknown name={name!r}; expected one of {sorted(NAMED_TARGETS)}")
+    if isinstance(name, str) and name not in NAMED_TARGETS:
+        raise ValueError(f"target.named: unknown name={name!r}; expected one of "
+                         f"{sorted(NAMED_TARGETS)}")
+    checks.string("target.named", "name", name)
     return make(NAMED_TARGETS[name])
 
 
 def graviton2():
-    """Return the target of an AWS Graviton2 CPU (AArch64 Neoverse N1, NEON + dotprod)."""
+    """Return the target of an AWS Graviton2 CPU (Neoverse N1, NEON + dotprod)."""
     return named("graviton2")
 
 

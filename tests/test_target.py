@@ -12,10 +12,42 @@ def test_host_target_is_llvm_with_cores():
     assert int(target.host(num_cores=1).attrs["num-cores"]) == 1
 
 
-@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
-def test_host_rejects_bad_core_count(bad):
-    with pytest.raises(ValueError, match="num_cores"):
+@pytest.mark.parametrize(
+    "bad, exc",
+    [(0, ValueError), (-2, ValueError), (2**40, ValueError), (1.5, TypeError),
+     (True, TypeError), ("4", TypeError), (float("nan"), TypeError)],
+)
+def test_host_rejects_bad_core_count(bad, exc):
+    with pytest.raises(exc, match="target.host: num_cores"):
         target.host(num_cores=bad)
+    with pytest.raises(exc, match="target.host: num_cores"):
+        target.host_spec(num_cores=bad)
+
+
+def test_host_accepts_up_to_max_cores():
+    t = target.host(num_cores=target.MAX_CORES)
+    assert int(t.attrs["num-cores"]) == target.MAX_CORES
+    with pytest.raises(ValueError, match=f"must be <= {target.MAX_CORES}"):
+        target.host(num_cores=target.MAX_CORES + 1)
+
+
+def test_num_cores_does_not_set_the_parallel_task_count():
+    """Parallel loops ask the runtime for 0 tasks (one per pool thread) whatever
+    ``num-cores`` says; TVM_NUM_THREADS, not the target, sizes the pool."""
+    import re
+
+    from tvm import te
+
+    a = te.placeholder((64,), "float32", name="a")
+    b = te.compute((64,), lambda i: a[i] * 2.0, name="b")
+    sch = tvm.s_tir.Schedule(te.create_prim_func([a, b]))
+    sch.parallel(sch.get_loops("b")[0])
+    launch = re.compile(r"call i32 %\w+\(ptr nonnull @__tvm_parallel_lambda\w*, "
+                        r"ptr [^,]+, i32 (\d+)\)")
+    for cores in (1, 8):
+        ll = tvm.tirx.build(sch.mod, target=target.host(cores)).inspect_source("ll")
+        assert "@__TVMBackendParallelLaunch" in ll
+        assert launch.findall(ll) == ["0"], cores
 
 
 def test_graviton2_is_neoverse_n1_with_dotprod():
@@ -34,6 +66,8 @@ def test_cascadelake_target():
 def test_named_rejects_unknown():
     with pytest.raises(ValueError, match="unknown name='tpu'"):
         target.named("tpu")
+    with pytest.raises(TypeError, match="target.named: name must be a str"):
+        target.named(None)
 
 
 def test_make_rejects_strings_and_missing_kind():
@@ -43,6 +77,14 @@ def test_make_rejects_strings_and_missing_kind():
         target.make({"mcpu": "skylake"})
     with pytest.raises(TypeError, match="must be a dict"):
         target.make(42)
+    with pytest.raises(TypeError, match=r"target.make: spec\['kind'\] must be a str"):
+        target.make({"kind": 3})
+    with pytest.raises(ValueError, match=r"spec\['num-cores'\]=0 must be >= 1"):
+        target.make({"kind": "llvm", "num-cores": 0})
+    with pytest.raises(ValueError, match="target.make: .* not a valid target: .*'foo'"):
+        target.make({"kind": "llvm", "foo": 1})
+    with pytest.raises(ValueError, match="not a valid target: .*nope"):
+        target.make({"kind": "nope"})
 
 
 def test_host_target_compiles_and_runs():
@@ -68,6 +110,23 @@ def test_host_gives_tvm_a_thread_per_core():
         "import d2lcc, tvm\n"
         "d2lcc.target.host()\n"
         "assert os.environ['TVM_NUM_THREADS'] == str(d2lcc.env().cores)\n"
-        "assert tvm.runtime.num_threads() == d2lcc.env().cores, tvm.runtime.num_threads()\n"
+        "n = tvm.runtime.num_threads()\n"
+        "assert n == d2lcc.env().cores, n\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_pool_size_comes_from_tvm_num_threads_not_num_cores():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import d2lcc, tvm\n"
+        "t = d2lcc.target.host(num_cores=8)\n"
+        "assert int(t.attrs['num-cores']) == 8\n"
+        "n = tvm.runtime.num_threads()\n"
+        "assert n == 1, n\n"
+    )
+    env = dict(os.environ, TVM_NUM_THREADS="1")
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)

@@ -12,6 +12,8 @@ import subprocess
 from dataclasses import dataclass
 from importlib import metadata
 
+from . import checks
+
 # ISA features the book talks about, as the book names them.
 FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "neon", "dotprod")
 
@@ -27,9 +29,26 @@ _CPUINFO_FLAGS = {
 }
 
 
+#: Most cores a :class:`Machine` may report (a larger count is a typo).
+MAX_CORES = 4096
+
+
+def _feature(func: str, name: str, value: object) -> str:
+    checks.string(func, name, value)
+    if value not in FEATURES:
+        raise ValueError(f"{func}: unknown {name}={value!r}; expected one of "
+                         f"{FEATURES}")
+    return value
+
+
 @dataclass(frozen=True)
 class Machine:
-    """A description of the machine a notebook runs on."""
+    """A description of the machine a notebook runs on.
+
+    Tests make fake machines with it, so its fields are checked: strings for
+    the names and versions, ``cores`` in ``[1, MAX_CORES]`` and ``features``
+    a sequence of names from :data:`FEATURES` (stored as a tuple).
+    """
 
     cpu: str
     arch: str
@@ -39,18 +58,32 @@ class Machine:
     tvm: str
     tvm_ffi: str
 
+    def __post_init__(self) -> None:
+        func = "machine.Machine"
+        for name in ("cpu", "arch", "python", "tvm", "tvm_ffi"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TypeError(f"{func}: {name} must be a str, got "
+                                f"{type(value).__name__}")
+        checks.positive_int(func, "cores", self.cores, maximum=MAX_CORES)
+        feats = self.features
+        if isinstance(feats, (str, bytes)) or not isinstance(feats, (tuple, list)):
+            raise TypeError(f"{func}: features must be a tuple of feature names, got "
+                            f"{type(feats).__name__}")
+        feats = tuple(_feature(func, f"features[{i}]", f) for i, f in enumerate(feats))
+        object.__setattr__(self, "features", feats)
+
     def has(self, feature: str) -> bool:
         """Return whether the CPU has ``feature`` (one of :data:`FEATURES`)."""
-        if feature not in FEATURES:
-            raise ValueError(f"Machine.has: unknown feature={feature!r}; expected one of {FEATURES}")
-        return feature in self.features
+        return _feature("Machine.has", "feature", feature) in self.features
 
     def __str__(self) -> str:
         rows = [
             ("CPU", self.cpu),
             ("architecture", self.arch),
             ("cores", str(self.cores)),
-            ("ISA features", ", ".join(self.features) or "(none of " + ", ".join(FEATURES) + ")"),
+            ("ISA features",
+             ", ".join(self.features) or "(none of " + ", ".join(FEATURES) + ")"),
             ("Python", self.python),
             ("apache-tvm", self.tvm),
             ("apache-tvm-ffi", self.tvm_ffi),
@@ -62,9 +95,10 @@ class Machine:
 
 
 def parse_cpuinfo(text: str) -> tuple[str, tuple[str, ...]]:
-    """Return the CPU model and the book's ISA features found in ``/proc/cpuinfo`` text."""
+    """Return the CPU model and the book's ISA features found in /proc/cpuinfo text."""
     if not isinstance(text, str):
-        raise TypeError(f"parse_cpuinfo: text must be str, got {type(text).__name__}")
+        raise TypeError(f"machine.parse_cpuinfo: text must be str, got "
+                        f"{type(text).__name__}")
     model, flags = "", set()
     for line in text.splitlines():
         key, _, value = line.partition(":")
@@ -118,7 +152,7 @@ def cores() -> int:
 
 
 def env() -> Machine:
-    """Describe this machine: CPU model, cores, ISA features, Python and TVM versions."""
+    """Describe this machine: CPU model, cores, ISA features, Python, TVM versions."""
     model, feats = _cpu()
     return Machine(
         cpu=model,

@@ -16,6 +16,8 @@ written, documented and tested once. One module per idea, in book order:
 - :mod:`d2lcc.cpu`: peak FLOP rate, memory bandwidth and the roofline.
 - :mod:`d2lcc.matmul`, :mod:`d2lcc.conv`, :mod:`d2lcc.layers`: operator schedules, step by step.
 - :mod:`d2lcc.tuning`: MetaSchedule tuning and the shipped tuning databases.
+- :mod:`d2lcc.compiler`: :func:`d2lcc.compile`, a whole network compiled for the CPU,
+  and a per-kernel profile of where its time goes.
 - :mod:`d2lcc.qnn`: the QNN dialect on Relax, its lowering and QNN-level passes.
 - :mod:`d2lcc.passes`: passes and instruments from the pass chapter.
 
@@ -33,6 +35,14 @@ def env():
     from .machine import env as _env
 
     return _env()
+
+
+def compile(model, target=None, *, database=None, tune_trials=0, work_dir=None):  # noqa: A001
+    """Compile a whole network for the CPU (see :func:`d2lcc.compiler.compile`)."""
+    from .compiler import compile as _compile
+
+    return _compile(model, target, database=database, tune_trials=tune_trials,
+                    work_dir=work_dir)
 
 
 def __getattr__(name):

@@ -1,0 +1,351 @@
+"""Compile a whole network for the CPU, and see where its time goes.
+
+:func:`compile` (exported as ``d2lcc.compile``) is the book's one way to turn a
+model into a fast function of NumPy arrays. It takes a Relax module or an ONNX
+model and runs the stages the operator chapter introduced one at a time:
+
+1. *import* (ONNX through ``tvm.relax.frontend.onnx``) and *simplify*:
+   decompose inference-only operators, fold batch norm into the preceding
+   convolution's weights;
+2. *legalize and fuse*: every Relax operator becomes a TensorIR function, and
+   chains of them (conv + bias + ReLU) become one kernel;
+3. *schedule*: a MetaSchedule database (shipped or tuned live) where it has a
+   record for a kernel, DLight's CPU rules for the rest;
+4. *lower and build* for the Relax virtual machine.
+
+:func:`replace_prim_func` swaps one kernel of a module for a hand-scheduled
+one, and :meth:`CompiledModel.profile` times every kernel call, so a reader
+sees which operator to optimize next.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import checks
+
+
+def import_model(model: Any):
+    """Return a Relax module for ``model`` (an IRModule, or an ``onnx.ModelProto``).
+
+    ONNX weights become constants of the module (``keep_params_in_input=False``),
+    so that the compiler can fold and pre-pack them.
+    """
+    import tvm
+
+    if isinstance(model, tvm.IRModule):
+        return model
+    try:
+        import onnx
+    except ImportError:  # pragma: no cover - onnx is a dependency of d2lcc
+        onnx = None
+    if onnx is not None and isinstance(model, onnx.ModelProto):
+        from tvm.relax.frontend.onnx import from_onnx
+
+        return from_onnx(model, keep_params_in_input=False)
+    raise TypeError("compile: model must be a tvm.IRModule or an onnx.ModelProto, "
+                    f"got {type(model).__name__}")
+
+
+def fuse_passes() -> list:
+    """The passes of stages 1 and 2: simplify, legalize to TensorIR, fuse."""
+    from tvm import relax
+
+    return [
+        relax.transform.DecomposeOpsForInference(),
+        relax.transform.CanonicalizeBindings(),
+        relax.transform.FoldConstant(),
+        relax.transform.LegalizeOps(),
+        relax.transform.AnnotateTIROpPattern(),
+        relax.transform.FoldConstant(),
+        relax.transform.FuseOps(),
+        relax.transform.FuseTIR(),
+        relax.transform.DeadCodeElimination(),
+    ]
+
+
+def lower_passes(target: Any) -> list:
+    """The passes of stage 4: what the CPU pipeline runs after fusion."""
+    from tvm.relax.backend.cpu_generic import pipeline
+
+    return pipeline.dataflow_lower_passes(target) + pipeline.finalize_passes(target)
+
+
+def dlight_pass():
+    """DLight's CPU rules, applied to every kernel no earlier stage scheduled."""
+    from tvm.s_tir import dlight
+
+    return dlight.ApplyDefaultSchedule(dlight.cpu.GEMV(), dlight.cpu.Reduction())
+
+
+def _target(target: Any):
+    import tvm
+
+    from . import target as targets
+
+    if target is None:
+        return targets.host()
+    if isinstance(target, dict):
+        return targets.make(target)
+    if not isinstance(target, tvm.target.Target):
+        raise TypeError("compile: target must be a tvm.target.Target, a dict or None, "
+                        f"got {type(target).__name__}")
+    return target
+
+
+def _database(database: Any):
+    from tvm.s_tir import meta_schedule as ms
+
+    from . import tuning
+
+    if database is None or isinstance(database, ms.database.Database):
+        return database
+    if isinstance(database, (str, Path)):
+        return tuning.load_database(database)
+    raise TypeError("compile: database must be a MetaSchedule Database, a path or None, "
+                    f"got {type(database).__name__}")
+
+
+def optimize(model: Any, target: Any = None, *, database: Any = None,
+             tune_trials: int = 0, work_dir: str | Path | None = None):
+    """Run stages 1-3 of :func:`compile` and return the scheduled Relax module."""
+    import tempfile
+
+    import tvm
+    from tvm import relax
+
+    mod = import_model(model)
+    target = _target(target)
+    database = _database(database)
+    tune_trials = checks.nonnegative_int("compile", "tune_trials", tune_trials,
+                                         maximum=100_000)
+    with target:
+        mod = tvm.transform.Sequential(fuse_passes())(mod)
+    if tune_trials:
+        folder = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="d2lcc-"))
+        database = tune_network(mod, target, folder, tune_trials)
+    if database is not None:
+        with target, database:
+            mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(mod)
+    with target:
+        return dlight_pass()(mod)
+
+
+def tune_network(mod: Any, target: Any, work_dir: str | Path, trials: int, *,
+                 trials_per_iter: int = 8, seed: int = 0):
+    """Tune every kernel of a fused module with MetaSchedule; return the database.
+
+    ``trials`` is shared by all kernels (MetaSchedule's task scheduler gives
+    more to the kernels that take more time); each round measures at most
+    ``trials_per_iter`` candidates of one kernel, so that small budgets still
+    reach every kernel.
+    """
+    from tvm.s_tir import meta_schedule as ms
+
+    from . import tuning
+
+    trials = checks.positive_int("tune_network", "trials", trials, maximum=100_000)
+    trials_per_iter = checks.positive_int("tune_network", "trials_per_iter",
+                                          trials_per_iter, maximum=1024)
+    builder = ms.builder.LocalBuilder(f_build=tuning.build_candidate, timeout_sec=60)
+    return ms.relax_integration.tune_relax(
+        mod=mod, params={}, target=target, work_dir=str(work_dir),
+        max_trials_global=trials, num_trials_per_iter=min(trials_per_iter, trials),
+        seed=seed, builder=builder,
+    )
+
+
+@dataclass
+class KernelTime:
+    """One kernel's share of a network's run time (see :meth:`CompiledModel.profile`)."""
+
+    name: str
+    calls: int
+    seconds: float
+    share: float
+
+
+class CompiledModel:
+    """A compiled network: call it with NumPy arrays, profile its kernels."""
+
+    def __init__(self, module: Any, executable: Any, target: Any):
+        import tvm
+        from tvm import relax
+
+        self.module = module
+        self.executable = executable
+        self.target = target
+        self.device = tvm.cpu()
+        self._vm = relax.VirtualMachine(executable, self.device)
+        self.main = self._vm["main"]
+        params = module["main"].params
+        self.input_types = [(tuple(int(d) for d in p.ty.shape), str(p.ty.dtype))
+                            for p in params]
+
+    def _tensors(self, inputs: Sequence[np.ndarray]) -> list:
+        import tvm
+
+        if len(inputs) != len(self.input_types):
+            raise ValueError(f"CompiledModel: got {len(inputs)} inputs, main takes "
+                             f"{len(self.input_types)}: {self.input_types}")
+        out = []
+        for i, (x, (shape, dtype)) in enumerate(zip(inputs, self.input_types)):
+            checks.array("CompiledModel", f"inputs[{i}]", x, dtypes=[dtype])
+            if tuple(x.shape) != shape:
+                raise ValueError(f"CompiledModel: inputs[{i}] has shape {x.shape}, "
+                                 f"main expects {shape}")
+            out.append(tvm.runtime.tensor(x, self.device))
+        return out
+
+    def __call__(self, *inputs: np.ndarray) -> Any:
+        """Run ``main`` on NumPy arrays and return NumPy (a tuple for tuple outputs)."""
+        import tvm
+
+        result = self.main(*self._tensors(inputs))
+        if isinstance(result, tvm.runtime.Tensor):
+            return result.numpy()
+        return tuple(r.numpy() for r in result)
+
+    def timer(self, *inputs: np.ndarray):
+        """Return a function of no arguments that runs the network once (for timing)."""
+        tensors = self._tensors(inputs)
+        return lambda: self.main(*tensors)
+
+    def kernels(self) -> list[str]:
+        """The names of the module's TensorIR kernels, sorted."""
+        import tvm
+
+        return sorted(gv.name_hint for gv, f in self.module.functions.items()
+                      if isinstance(f, tvm.tirx.PrimFunc))
+
+    def profile(self, *inputs: np.ndarray, repeat: int = 10) -> list[KernelTime]:
+        """Time every kernel call of ``repeat`` runs; return kernels, slowest first.
+
+        The Relax VM calls an *instrument* before and after each call it makes;
+        we read the clock at both. Builtins (allocation, reshape views) are
+        counted under their own names, so the shares add up to the time the VM
+        spends in calls.
+        """
+        repeat = checks.positive_int("CompiledModel.profile", "repeat", repeat,
+                                     maximum=10_000)
+        tensors = self._tensors(inputs)
+        self.main(*tensors)  # warm up: first calls start threads and page memory
+        totals: dict[str, list[float]] = {}
+        started: list[float] = []
+
+        def instrument(func, name, before, ret, *args):
+            if before:
+                started.append(time.perf_counter())
+            else:
+                entry = totals.setdefault(str(name), [0, 0.0])
+                entry[0] += 1
+                entry[1] += time.perf_counter() - started.pop()
+            return 0
+
+        self._vm.set_instrument(instrument)
+        try:
+            for _ in range(repeat):
+                self.main(*tensors)
+        finally:
+            self._vm.set_instrument(None)
+        total = sum(seconds for _, seconds in totals.values()) or 1.0
+        rows = [KernelTime(name, calls // repeat, seconds / repeat, seconds / total)
+                for name, (calls, seconds) in totals.items()]
+        return sorted(rows, key=lambda r: -r.seconds)
+
+
+def compile(model: Any, target: Any = None, *, database: Any = None,  # noqa: A001
+            tune_trials: int = 0, work_dir: str | Path | None = None) -> CompiledModel:
+    """Compile a network for the CPU and return it as a function of NumPy arrays.
+
+    Parameters
+    ----------
+    model
+        A Relax :class:`tvm.IRModule` with a ``main`` function, or an
+        ``onnx.ModelProto``.
+    target
+        A :class:`tvm.target.Target` or target dictionary; this machine's CPU
+        (:func:`d2lcc.target.host`) by default.
+    database
+        A MetaSchedule database (or the path of a JSON database folder) whose
+        best records are applied to the kernels they match.
+    tune_trials
+        When positive, tune the network's kernels live with MetaSchedule for
+        this many trials in all, and apply the result.
+    work_dir
+        Where live tuning keeps its database and logs (a new temporary folder
+        by default).
+    """
+    target = _target(target)
+    scheduled = optimize(model, target, database=database, tune_trials=tune_trials,
+                         work_dir=work_dir)
+    return build(scheduled, target)
+
+
+def build(scheduled: Any, target: Any = None) -> CompiledModel:
+    """Run stage 4 of :func:`compile` on a module :func:`optimize` returned.
+
+    Use it after changing a scheduled module, e.g. with :func:`replace_prim_func`.
+    """
+    import tvm
+
+    if not isinstance(scheduled, tvm.IRModule):
+        raise TypeError(f"build: scheduled must be a tvm.IRModule, "
+                        f"got {type(scheduled).__name__}")
+    target = _target(target)
+
+    @tvm.transform.module_pass(opt_level=0)
+    def lower(mod, _ctx):
+        with target:
+            return tvm.transform.Sequential(lower_passes(target))(mod)
+
+    executable = tvm.compile(scheduled, target=target, relax_pipeline=lower)
+    return CompiledModel(scheduled, executable, target)
+
+
+def replace_prim_func(mod: Any, name: str, func: Any):
+    """Return a copy of ``mod`` whose kernel ``name`` is replaced by ``func``.
+
+    ``func`` must take buffers of the same shapes and dtypes, in the same
+    order, so that the Relax code that calls the kernel stays valid; the new
+    function is marked as scheduled, so DLight and MetaSchedule leave it alone.
+    """
+    import tvm
+
+    if not isinstance(mod, tvm.IRModule):
+        raise TypeError(f"replace_prim_func: mod must be a tvm.IRModule, "
+                        f"got {type(mod).__name__}")
+    checks.string("replace_prim_func", "name", name)
+    if isinstance(func, tvm.IRModule) and len(func.functions) == 1:
+        func = next(iter(func.functions.values()))
+    if not isinstance(func, tvm.tirx.PrimFunc):
+        raise TypeError(f"replace_prim_func: func must be a tvm.tirx.PrimFunc, "
+                        f"got {type(func).__name__}")
+    names = {gv.name_hint: gv for gv in mod.get_global_vars()}
+    if name not in names or not isinstance(mod[name], tvm.tirx.PrimFunc):
+        kernels = sorted(n for n, gv in names.items()
+                         if isinstance(mod[gv], tvm.tirx.PrimFunc))
+        raise ValueError(f"replace_prim_func: mod has no kernel name={name!r}; "
+                         f"kernels: {kernels}")
+    old, new = _buffer_types(mod[name]), _buffer_types(func)
+    if old != new:
+        raise ValueError(f"replace_prim_func: func takes {new}, but kernel {name!r} "
+                         f"takes {old}")
+    func = func.with_attr("global_symbol", name).with_attr("tirx.is_scheduled", True)
+    updated = tvm.IRModule(dict(mod.functions), attrs=mod.attrs)
+    updated[names[name]] = func
+    return updated
+
+
+def _buffer_types(func: Any) -> list[tuple[tuple[int, ...], str]]:
+    types = []
+    for param in func.params:  # in TVM 0.27 a kernel's parameters are its buffers
+        shape = getattr(param, "shape", None)
+        if shape is not None:
+            types.append((tuple(int(d) for d in shape), str(param.dtype)))
+    return types

@@ -1,0 +1,91 @@
+"""Unit tests of d2lcc.compiler (d2lcc.compile and its helpers) on the small CNN."""
+
+import numpy as np
+import pytest
+
+import d2lcc
+from d2lcc import compiler, models
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    weights = models.small_cnn_weights(seed=1)
+    x = np.random.default_rng(3).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    return models.small_cnn_onnx(weights, batch=2), weights, x
+
+
+@pytest.fixture(scope="module")
+def compiled(cnn):
+    return d2lcc.compile(cnn[0])
+
+
+def test_compile_matches_numpy_reference(cnn, compiled):
+    _, weights, x = cnn
+    np.testing.assert_allclose(compiled(x), models.small_cnn_numpy(x, weights),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_kernels_are_fused_and_scheduled(compiled):
+    import tvm
+
+    kernels = compiled.kernels()
+    assert sum(name.startswith("fused_conv2d") and "_add" in name and "_relu" in name
+               for name in kernels) == 2, kernels
+    funcs = [f for f in compiled.module.functions.values()
+             if isinstance(f, tvm.tirx.PrimFunc)]
+    assert any(f.attrs and "tirx.is_scheduled" in f.attrs for f in funcs)
+
+
+def test_profile_lists_every_kernel_once_per_run(cnn, compiled):
+    rows = compiled.profile(cnn[2], repeat=3)
+    names = {r.name for r in rows}
+    assert {k for k in compiled.kernels() if k != "reshape"} <= names
+    assert all(r.calls >= 1 and r.seconds > 0 for r in rows)
+    assert abs(sum(r.share for r in rows) - 1) < 1e-9
+    assert rows == sorted(rows, key=lambda r: -r.seconds)
+
+
+def test_replace_prim_func_swaps_one_kernel(cnn):
+    import tvm
+    from tvm import te
+
+    mod = compiler.optimize(cnn[0])
+    name = next(n for n in (gv.name_hint for gv in mod.get_global_vars())
+                if n.startswith("fused_matmul"))
+    old = mod[name]
+    shapes = [(tuple(int(d) for d in p.shape), p.dtype) for p in old.params]
+    # A kernel that writes zeros: the network's output must become zeros too.
+    ins = [te.placeholder(s, d) for s, d in shapes[:-1]]
+    out = te.compute(shapes[-1][0], lambda *i: tvm.tirx.const(0, "float32"))
+    zero = te.create_prim_func(ins + [out])
+    swapped = compiler.replace_prim_func(mod, name, zero)
+    assert swapped[name].attrs["tirx.is_scheduled"]
+    assert mod[name].same_as(old)  # the input module is unchanged
+    import tvm_ffi
+
+    assert not tvm_ffi.structural_equal(swapped[name], old)
+    np.testing.assert_array_equal(compiler.build(swapped)(cnn[2]), 0)
+    with pytest.raises(ValueError, match="no kernel name='nope'"):
+        compiler.replace_prim_func(mod, "nope", zero)
+    wrong = te.create_prim_func([te.placeholder((3,)), te.compute((3,), lambda i: 0.0)])
+    with pytest.raises(ValueError, match="func takes"):
+        compiler.replace_prim_func(mod, name, wrong)
+
+
+def test_bad_arguments_are_named(cnn, compiled):
+    with pytest.raises(TypeError, match="compile: model must be"):
+        d2lcc.compile("model.onnx")
+    with pytest.raises(TypeError, match="compile: target must be"):
+        d2lcc.compile(cnn[0], target="llvm")
+    with pytest.raises(ValueError, match="tune_trials=-1"):
+        d2lcc.compile(cnn[0], tune_trials=-1)
+    with pytest.raises(TypeError, match="database must be"):
+        d2lcc.compile(cnn[0], database=3)
+    with pytest.raises(ValueError, match="got 0 inputs"):
+        compiled()
+    with pytest.raises(ValueError, match=r"inputs\[0\] has shape"):
+        compiled(np.zeros((1, 3, 32, 32), np.float32))
+    with pytest.raises(TypeError, match="dtype float64"):
+        compiled(np.zeros((2, 3, 32, 32)))
+    with pytest.raises(ValueError, match="repeat=0"):
+        compiled.profile(cnn[2], repeat=0)

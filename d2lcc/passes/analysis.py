@@ -1,4 +1,4 @@
-"""Small analyses of IRModules: how many Relax bindings, TensorIR loops, memory accesses."""
+"""Small analyses of IRModules: counts of Relax bindings, TensorIR loops, accesses."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ def _check_module(func: str, mod) -> None:
 
 
 def count_relax_bindings(mod: "tvm.IRModule") -> int:
-    """Return how many bindings (``v = ...`` lines) the Relax functions of ``mod`` hold."""
+    """Return how many bindings (``v = ...`` lines) the Relax functions of ``mod``
+    hold."""
     _check_module("count_relax_bindings", mod)
     total = 0
     for func in mod.functions.values():
@@ -27,15 +28,11 @@ def count_relax_bindings(mod: "tvm.IRModule") -> int:
 def count_tir_loops(mod: "tvm.IRModule") -> int:
     """Return how many ``for`` loops the TensorIR functions of ``mod`` hold."""
     _check_module("count_tir_loops", mod)
-    loops = [0]
-
-    def on_for(_loop):
-        loops[0] += 1
-
+    loops = []
     for func in mod.functions.values():
         if isinstance(func, tirx.PrimFunc):
-            tvm_ffi.structural_walk(func.body, [(tirx.For, on_for)])
-    return loops[0]
+            tvm_ffi.structural_walk(func.body, [(tirx.For, loops.append)])
+    return len(loops)
 
 
 def count_memory_accesses(func: "tirx.PrimFunc") -> dict[str, tuple[int, int]]:
@@ -52,7 +49,8 @@ def count_memory_accesses(func: "tirx.PrimFunc") -> dict[str, tuple[int, int]]:
         Buffer name -> ``(loads, stores)``.
     """
     if not isinstance(func, tirx.PrimFunc):
-        raise TypeError(f"count_memory_accesses: func must be a tirx.PrimFunc, got {type(func).__name__}")
+        raise TypeError("count_memory_accesses: func must be a tirx.PrimFunc, "
+                        f"got {type(func).__name__}")
     loads: Counter = Counter()
     stores: Counter = Counter()
     _count(func.body, 1, loads, stores)
@@ -63,14 +61,18 @@ def count_memory_accesses(func: "tirx.PrimFunc") -> dict[str, tuple[int, int]]:
 def _count(node, weight: int, loads: Counter, stores: Counter) -> None:
     if isinstance(node, tirx.For):
         if not isinstance(node.extent, tirx.IntImm):
-            raise ValueError(f"count_memory_accesses: loop {node.loop_var} has a non-constant extent {node.extent}")
+            raise ValueError(f"count_memory_accesses: func has a loop {node.loop_var} "
+                             f"with a non-constant extent {node.extent}")
         _count(node.body, weight * int(node.extent.value), loads, stores)
         return
+    if isinstance(node, tirx.While):
+        raise ValueError("count_memory_accesses: func has a while loop, whose trip "
+                         "count is unknown")
     if isinstance(node, tirx.BufferStore):
         stores[node.buffer.name] += weight
         _count_loads([node.value, *node.indices], weight, loads)
         return
-    # Any other statement: visit its direct children statements, count loads in its expressions.
+    # Any other statement: visit its child statements, count loads in its expressions.
     children = _child_stmts(node)
     if children is None:
         _count_loads([node], weight, loads)
@@ -86,7 +88,8 @@ def _child_stmts(node):
         return [node.block]
     if isinstance(node, tvm.s_tir.SBlock):
         return [s for s in (node.init, node.body) if s is not None]
-    if isinstance(node, (tirx.LetStmt, tirx.AttrStmt, tirx.DeclBuffer, tirx.AllocBuffer)):
+    if isinstance(node, (tirx.LetStmt, tirx.AttrStmt, tirx.DeclBuffer,
+                         tirx.AllocBuffer)):
         return [node.body] if getattr(node, "body", None) is not None else []
     if isinstance(node, tirx.IfThenElse):
         return [s for s in (node.then_case, node.else_case) if s is not None]

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import tvm
 
+from .. import checks
 
-def with_opt_level(inner: "tvm.transform.Pass", opt_level: int, name: str | None = None) -> "tvm.transform.Pass":
+
+def with_opt_level(inner: "tvm.transform.Pass", opt_level: int,
+                   name: str | None = None) -> "tvm.transform.Pass":
     """Return a module pass that runs ``inner`` and declares ``opt_level``.
 
     Parameters
@@ -27,13 +30,13 @@ def with_opt_level(inner: "tvm.transform.Pass", opt_level: int, name: str | None
         ``"FoldConstant"`` disables the wrapped FoldConstant too.
     """
     if not isinstance(inner, tvm.transform.Pass):
-        raise TypeError(f"with_opt_level: inner must be a tvm.transform.Pass, got {type(inner).__name__}")
-    if not isinstance(opt_level, int) or isinstance(opt_level, bool) or not 0 <= opt_level <= 4:
-        raise ValueError(f"with_opt_level: opt_level={opt_level!r} must be an int in [0, 4]")
+        raise TypeError("with_opt_level: inner must be a tvm.transform.Pass, "
+                        f"got {type(inner).__name__}")
+    opt_level = checks.integer("with_opt_level", "opt_level", opt_level,
+                               minimum=0, maximum=4)
     if name is None:
         name = inner.info.name
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"with_opt_level: name={name!r} must be a non-empty string")
+    name = checks.string("with_opt_level", "name", name)
 
     def run_inner(mod, _ctx):
         return inner(mod)

@@ -14,10 +14,12 @@ from typing import Sequence
 
 import tvm
 
+from .. import checks
 
-def cpu_pipeline_with(
-    target: "tvm.target.Target", before: Sequence["tvm.transform.Pass"] = (), name: str = "BookPipeline"
-) -> "tvm.transform.Pass":
+
+def cpu_pipeline_with(target: "tvm.target.Target",
+                      before: Sequence["tvm.transform.Pass"] = (),
+                      name: str = "BookPipeline") -> "tvm.transform.Pass":
     """Return a Relax pipeline that runs ``before`` and then TVM's CPU pipeline stages.
 
     Parameters
@@ -25,20 +27,31 @@ def cpu_pipeline_with(
     target
         A :class:`tvm.target.Target` of kind ``llvm`` (e.g. ``d2lcc.target.host()``).
     before
-        Passes to run first, e.g. ``[d2lcc.qnn.transform.Canonicalize()]``.
+        A list or tuple of passes to run first, e.g.
+        ``[d2lcc.qnn.transform.Canonicalize()]``.
     name
         The name of the returned module pass.
     """
     from tvm.relax.backend.cpu_generic import pipeline as cpu
 
-    if not isinstance(target, tvm.target.Target) or target.kind.name != "llvm":
-        raise TypeError(f"cpu_pipeline_with: target must be an llvm tvm.target.Target, got {target!r}")
+    func = "cpu_pipeline_with"
+    if not isinstance(target, tvm.target.Target):
+        raise TypeError(f"{func}: target must be a tvm.target.Target, "
+                        f"got {type(target).__name__}")
+    if target.kind.name != "llvm":
+        raise ValueError(f"{func}: target={target.kind.name!r} must be an llvm (CPU) "
+                         "target")
+    if not isinstance(before, (list, tuple)):
+        raise TypeError(f"{func}: before must be a list of passes, "
+                        f"got {type(before).__name__}")
     before = list(before)
     for i, p in enumerate(before):
         if not isinstance(p, tvm.transform.Pass):
-            raise TypeError(f"cpu_pipeline_with: before[{i}] must be a tvm.transform.Pass, got {type(p).__name__}")
+            raise TypeError(f"{func}: before[{i}] must be a tvm.transform.Pass, "
+                            f"got {type(p).__name__}")
+    name = checks.string(func, "name", name)
 
-    def run(mod, _ctx):
+    def run_stages(mod, _ctx):
         stages = (
             cpu.library_dispatch_passes(target)
             + cpu.legalize_passes(target)
@@ -48,4 +61,4 @@ def cpu_pipeline_with(
         with target:
             return tvm.transform.Sequential(before + stages, name="sequential")(mod)
 
-    return tvm.transform.module_pass(run, opt_level=0, name=name)
+    return tvm.transform.module_pass(run_stages, opt_level=0, name=name)

@@ -1,12 +1,15 @@
-"""Remove arithmetic with an identity element from Relax functions: ``x * 1``, ``x + 0``, ...
+"""Remove arithmetic with identity elements from Relax functions: ``x * 1``, ``x + 0``.
 
 Networks pick such operations up from exporters and from earlier rewrites (a
 folded scale of one, a bias of zeros). FoldConstant leaves them alone, since
 ``x`` is not a constant; this pass replaces the call by ``x`` wherever the
 call's result has exactly ``x``'s type (so no broadcasting is lost).
-The chapter writes it twice: with :class:`relax.PyExprMutator`
-(:class:`SimplifyIdentityArith`) and with the dataflow pattern language
-(:func:`simplify_identity_arith_dpl`).
+
+The chapter writes the rewrite twice, and shows both as cells a reader can
+edit: with :class:`relax.PyExprMutator` (:func:`remove_identities`, the body of
+the function pass :func:`SimplifyIdentityArith`) and with the dataflow pattern
+language (:func:`remove_identities_dpl`, checked and called by
+:func:`simplify_identity_arith_dpl`). Both ask :func:`identity_operand`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import tvm_ffi
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
+__teaching__ = ("identity_operand", "remove_identities", "remove_identities_dpl")
+
 # op name -> (identity value, may the constant come first?)
 IDENTITIES = {
     "relax.add": (0, True),
@@ -26,55 +31,62 @@ IDENTITIES = {
 }
 
 
-def _is_all(expr, value) -> bool:
-    return isinstance(expr, tvm.ir.expr.GenericConst) and bool(np.all(expr.value.numpy() == value))
-
-
-def identity_operand(call: "relax.Expr") -> "relax.Expr | None":
-    """Return ``x`` if ``call`` is ``x op c`` with ``c`` an all-identity constant and the same type as ``x``, else None."""
+def identity_operand(call):
+    """Return ``x`` if ``call`` is ``x op c`` (or ``c op x`` where ``op`` commutes),
+    ``c`` a constant of identity elements and the call typed like ``x``; else None."""
     if not isinstance(call, relax.Call) or not isinstance(call.op, tvm.ir.Op):
         return None
     if call.op.name not in IDENTITIES or len(call.args) != 2:
         return None
     value, commutes = IDENTITIES[call.op.name]
     lhs, rhs = call.args
-    if _is_all(rhs, value):
-        keep = lhs
-    elif commutes and _is_all(lhs, value):
-        keep = rhs
-    else:
-        return None
-    return keep if tvm_ffi.structural_equal(keep.ty, call.ty) else None
+    sides = [(lhs, rhs), (rhs, lhs)] if commutes else [(lhs, rhs)]
+    for keep, const in sides:
+        is_identity = isinstance(const, tvm.ir.expr.GenericConst) and bool(
+            np.all(const.value.numpy() == value))
+        if is_identity and tvm_ffi.structural_equal(keep.ty, call.ty):
+            return keep
+    return None
 
 
-@relax.expr_functor.mutator
-class _IdentityRemover(relax.PyExprMutator):
-    def visit_call_(self, call):
-        call = self.visit_expr_post_order(call)
-        keep = identity_operand(call)
-        return call if keep is None else keep
+def remove_identities(func, mod, ctx):
+    """Rebuild ``func``, replacing each call that :func:`identity_operand` accepts."""
+
+    @relax.expr_functor.mutator
+    class IdentityRemover(relax.PyExprMutator):
+        def visit_call_(self, call):
+            call = self.visit_expr_post_order(call)  # rewrite the arguments first
+            keep = identity_operand(call)
+            return call if keep is None else keep
+
+    return IdentityRemover(mod).visit_expr(func)
 
 
-@relax.transform.function_pass(opt_level=0, name="SimplifyIdentityArith")
-class SimplifyIdentityArith:
-    """A Relax function pass replacing ``x * 1``, ``1 * x``, ``x / 1``, ``x + 0``, ``0 + x``, ``x - 0`` by ``x``."""
+def SimplifyIdentityArith() -> "tvm.transform.Pass":  # noqa: N802 (like TVM's passes)
+    """Return a Relax function pass replacing ``x * 1``, ``1 * x``, ``x / 1``,
+    ``x + 0``, ``0 + x``, ``x - 0`` by ``x`` (see :func:`remove_identities`)."""
+    return relax.transform.function_pass(remove_identities, opt_level=0,
+                                         name="SimplifyIdentityArith")
 
-    def transform_function(self, func, mod, ctx):
-        return _IdentityRemover(mod).visit_expr(func)
 
-
-def simplify_identity_arith_dpl(func: "relax.Function") -> "relax.Function":
-    """The same rewrite as :class:`SimplifyIdentityArith`, written with ``tvm.relax.dpl``."""
-    if not isinstance(func, relax.Function):
-        raise TypeError(f"simplify_identity_arith_dpl: func must be a relax.Function, got {type(func).__name__}")
+def remove_identities_dpl(func):
+    """The rewrite of :func:`remove_identities`, written with ``tvm.relax.dpl``."""
     x, c = wildcard(), is_const()
     pattern = None
     for op in IDENTITIES:
-        alt = is_op(op)(x, c) | is_op(op)(c, x)
-        pattern = alt if pattern is None else pattern | alt
+        either = is_op(op)(x, c) | is_op(op)(c, x)
+        pattern = either if pattern is None else pattern | either
 
     def rewriter(call, _matches):
         keep = identity_operand(call)
         return call if keep is None else keep
 
     return rewrite_call(pattern, rewriter, func)
+
+
+def simplify_identity_arith_dpl(func: "relax.Function") -> "relax.Function":
+    """Return ``func`` rewritten by :func:`remove_identities_dpl`."""
+    if not isinstance(func, relax.Function):
+        raise TypeError("simplify_identity_arith_dpl: func must be a relax.Function, "
+                        f"got {type(func).__name__}")
+    return remove_identities_dpl(func)

@@ -1,8 +1,8 @@
 """Show the source of the package's passes in the book.
 
 TVM's pass decorators (``pass_instrument``, ``function_pass``) replace a class
-by a generated wrapper, so :func:`inspect.getsource` cannot find the class
-any more. :func:`source` reads the definition from the module file instead.
+by a generated wrapper, which :func:`inspect.getsource` may not find.
+:func:`source` reads the definition from the module file instead, by name.
 """
 
 from __future__ import annotations
@@ -11,13 +11,16 @@ import ast
 import importlib
 import inspect
 
-_MODULES = ("analysis", "instruments", "levels", "pipeline", "relax_simplify", "timing", "tir_unroll")
+from .. import checks
+
+_MODULES = ("analysis", "instruments", "levels", "pipeline", "relax_simplify", "timing",
+            "tir_unroll")
 
 
 def source(name: str) -> str:
-    """Return the source of the class or function ``name`` of :mod:`d2lcc.passes`, decorators included."""
-    if not isinstance(name, str):
-        raise TypeError(f"passes.source: name must be a str, got {type(name).__name__}")
+    """Return the source of the class or function ``name`` of :mod:`d2lcc.passes`,
+    decorators included."""
+    checks.string("passes.source", "name", name)
     for module_name in _MODULES:
         module = importlib.import_module(f"{__package__}.{module_name}")
         text = inspect.getsource(module)
@@ -26,4 +29,5 @@ def source(name: str) -> str:
                 lines = text.splitlines()
                 first = min([node.lineno] + [d.lineno for d in node.decorator_list])
                 return "\n".join(lines[first - 1 : node.end_lineno])
-    raise ValueError(f"passes.source: no class or function named {name!r} in d2lcc.passes")
+    raise ValueError(f"passes.source: name={name!r} names no class or function of "
+                     "d2lcc.passes")

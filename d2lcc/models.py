@@ -18,6 +18,8 @@ from typing import Mapping
 
 import numpy as np
 
+from . import checks
+
 # (name, shape) of each weight, in the order the network uses them.
 SMALL_CNN_SHAPES: dict[str, tuple[int, ...]] = {
     "conv1_w": (8, 3, 3, 3),
@@ -31,45 +33,86 @@ IMAGE_SHAPE = (3, 32, 32)
 NUM_CLASSES = 10
 
 
+#: The ONNX operator sets :func:`small_cnn_onnx` can declare: 7 (the first
+#: with today's Gemm) to 18, the last that ONNX IR version 8 (what the model
+#: declares, readable by every onnxruntime since 1.10) supports.
+ONNX_OPSETS = range(7, 19)
+#: Most elements a padded input of :func:`conv2d_numpy` may have (1 GiB of float32).
+MAX_PADDED_ELEMENTS = 1 << 28
+_FLOAT_DTYPES = ("float16", "float32", "float64")
+
+
 def small_cnn_weights(seed: int = 0) -> dict[str, np.ndarray]:
     """Return deterministic float32 weights for the small CNN.
 
     Weights are normal with He scaling (std = sqrt(2 / fan_in)) so that
     activations keep their size through the layers; biases are small.
+    ``seed`` is an int in ``[0, 2**63 - 1]``.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"small_cnn_weights: seed must be an int, got {type(seed).__name__}")
+    seed = checks.integer("models.small_cnn_weights", "seed", seed, minimum=0,
+                          maximum=2**63 - 1)
     rng = np.random.default_rng(seed)
     weights = {}
     for name, shape in SMALL_CNN_SHAPES.items():
         if name.endswith("_b"):
             weights[name] = (0.1 * rng.standard_normal(shape)).astype("float32")
         else:
-            fan_in = int(np.prod(shape[1:]))
-            weights[name] = (np.sqrt(2.0 / fan_in) * rng.standard_normal(shape)).astype("float32")
+            std = np.sqrt(2.0 / int(np.prod(shape[1:])))
+            weights[name] = (std * rng.standard_normal(shape)).astype("float32")
     return weights
 
 
 def _check_weights(func: str, weights: Mapping[str, np.ndarray]) -> None:
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"{func}: weights must be a dict of name -> array, got "
+                        f"{type(weights).__name__}")
     for name, shape in SMALL_CNN_SHAPES.items():
         if name not in weights:
-            raise ValueError(f"{func}: weights has no {name!r} (expected keys {list(SMALL_CNN_SHAPES)})")
-        if tuple(weights[name].shape) != shape:
-            raise ValueError(f"{func}: weights[{name!r}] has shape {tuple(weights[name].shape)}, expected {shape}")
+            raise ValueError(f"{func}: weights has no {name!r} "
+                             f"(expected keys {list(SMALL_CNN_SHAPES)})")
+        value = checks.array(func, f"weights[{name!r}]", weights[name],
+                             dtypes=_FLOAT_DTYPES)
+        if value.shape != shape:
+            raise ValueError(f"{func}: weights[{name!r}] has shape {value.shape}, "
+                             f"expected {shape}")
 
 
-def conv2d_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, padding: int = 0) -> np.ndarray:
+def _check_conv(x, w, b, stride, padding) -> tuple[int, int]:
+    """Check :func:`conv2d_numpy`'s arguments; return (stride, padding)."""
+    func = "models.conv2d_numpy"
+    numeric = _FLOAT_DTYPES + ("int8", "uint8", "int16", "int32", "int64")
+    x = checks.array(func, "x", x, ndim=4, dtypes=numeric)
+    w = checks.array(func, "w", w, ndim=4, dtypes=numeric)
+    b = checks.array(func, "b", b, ndim=1, dtypes=numeric)
+    stride = checks.positive_int(func, "stride", stride)
+    padding = checks.nonnegative_int(func, "padding", padding)
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"{func}: x has {x.shape[1]} channels but w expects "
+                         f"{w.shape[1]}")
+    if b.shape[0] != w.shape[0]:
+        raise ValueError(f"{func}: b has {b.shape[0]} entries but w has "
+                         f"{w.shape[0]} output channels")
+    if 0 in w.shape:
+        raise ValueError(f"{func}: w must not be empty, got shape {w.shape}")
+    padded = x.shape[2] + 2 * padding, x.shape[3] + 2 * padding
+    if padded[0] < w.shape[2] or padded[1] < w.shape[3]:
+        raise ValueError(f"{func}: the {w.shape[2]}x{w.shape[3]} kernel does not fit "
+                         f"the padded {padded[0]}x{padded[1]} input "
+                         f"(padding={padding})")
+    if x.shape[0] * x.shape[1] * padded[0] * padded[1] > MAX_PADDED_ELEMENTS:
+        raise ValueError(f"{func}: padding={padding} makes a padded input of more "
+                         f"than MAX_PADDED_ELEMENTS={MAX_PADDED_ELEMENTS} elements")
+    return stride, padding
+
+
+def conv2d_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1,
+                 padding: int = 0) -> np.ndarray:
     """2-D convolution (cross-correlation, NCHW input, OIHW weight) in NumPy.
 
     Each of the KH*KW filter taps adds one matrix product of the strided input
     window and the weights, so the Python loop runs only over the taps.
     """
-    if x.ndim != 4 or w.ndim != 4:
-        raise ValueError(f"conv2d_numpy: x and w must be 4-D (NCHW, OIHW), got {x.ndim}-D and {w.ndim}-D")
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(f"conv2d_numpy: x has {x.shape[1]} channels but w expects {w.shape[1]}")
-    if stride < 1 or padding < 0:
-        raise ValueError(f"conv2d_numpy: stride={stride} must be >= 1 and padding={padding} >= 0")
+    stride, padding = _check_conv(x, w, b, stride, padding)
     n, _, h, wd = x.shape
     o, _, kh, kw = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
@@ -77,46 +120,66 @@ def conv2d_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, p
     out = np.zeros((n, oh, ow, o), dtype=np.float32)
     for r in range(kh):
         for s in range(kw):
-            window = xp[:, :, r : r + stride * oh : stride, s : s + stride * ow : stride]
+            rows = slice(r, r + stride * oh, stride)
+            cols = slice(s, s + stride * ow, stride)
+            window = xp[:, :, rows, cols]
             out += np.einsum("nchw,oc->nhwo", window, w[:, :, r, s])
     return (out + b).transpose(0, 3, 1, 2)
 
 
+def _check_image(func: str, x) -> None:
+    x = checks.array(func, "x", x, ndim=4, dtypes=_FLOAT_DTYPES, nonempty=True)
+    if tuple(x.shape[1:]) != IMAGE_SHAPE:
+        raise ValueError(f"{func}: x has shape {x.shape}, expected "
+                         f"(N, {', '.join(map(str, IMAGE_SHAPE))})")
+
+
 def small_cnn_numpy(x: np.ndarray, weights: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Run the small CNN on a batch ``x`` of shape (N, 3, 32, 32); return (N, 10) logits."""
-    _check_weights("small_cnn_numpy", weights)
-    if x.ndim != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
-        raise ValueError(f"small_cnn_numpy: x has shape {x.shape}, expected (N, {', '.join(map(str, IMAGE_SHAPE))})")
-    h = np.maximum(conv2d_numpy(x, weights["conv1_w"], weights["conv1_b"], stride=2, padding=1), 0)
-    h = np.maximum(conv2d_numpy(h, weights["conv2_w"], weights["conv2_b"], stride=2, padding=1), 0)
-    h = h.reshape(h.shape[0], -1)
+    """Run the small CNN on images ``x`` (N, 3, 32, 32); return the (N, 10) logits.
+
+    N must be >= 1; ``weights`` as from :func:`small_cnn_weights`.
+    """
+    _check_image("models.small_cnn_numpy", x)
+    _check_weights("models.small_cnn_numpy", weights)
+    h = conv2d_numpy(x, weights["conv1_w"], weights["conv1_b"], stride=2, padding=1)
+    h = np.maximum(h, 0)
+    h = conv2d_numpy(h, weights["conv2_w"], weights["conv2_b"], stride=2, padding=1)
+    h = np.maximum(h, 0).reshape(h.shape[0], -1)
     return h @ weights["fc_w"].T + weights["fc_b"]
 
 
-def small_cnn_onnx(weights: Mapping[str, np.ndarray], batch: int | str = 1, opset: int = 17) -> "onnx.ModelProto":
+def small_cnn_onnx(weights: Mapping[str, np.ndarray], batch: int | str = 1,
+                   opset: int = 17) -> "onnx.ModelProto":
     """Return the small CNN as an ``onnx.ModelProto`` with the weights as initializers.
 
     Parameters
     ----------
     weights
-        The arrays of :func:`small_cnn_weights` (keys and shapes as in ``SMALL_CNN_SHAPES``).
+        The arrays of :func:`small_cnn_weights` (keys and shapes as in
+        ``SMALL_CNN_SHAPES``).
     batch
-        The batch size of the input ``"x"``; a string such as ``"N"`` makes it symbolic.
+        The batch size of the input ``"x"`` (1 to ``checks.MAX_COUNT``); a
+        string such as ``"N"`` makes it symbolic.
     opset
-        The ONNX operator set version the model declares.
+        The ONNX operator set version the model declares, one of :data:`ONNX_OPSETS`.
 
     Raises
     ------
-    ValueError
-        If a weight is missing or has the wrong shape, or ``batch`` is not a
-        positive int or a non-empty string.
+    ValueError, TypeError
+        If a weight is missing or has the wrong shape or dtype, ``batch`` is
+        not a positive int or a non-empty string, or ``opset`` is out of range.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    _check_weights("small_cnn_onnx", weights)
-    if not (isinstance(batch, str) and batch) and not (isinstance(batch, int) and batch >= 1):
-        raise ValueError(f"small_cnn_onnx: batch={batch!r} must be a positive int or a dimension name")
+    func = "models.small_cnn_onnx"
+    _check_weights(func, weights)
+    if isinstance(batch, str):
+        checks.string(func, "batch", batch)
+    else:
+        batch = checks.positive_int(func, "batch", batch)
+    opset = checks.integer(func, "opset", opset, minimum=ONNX_OPSETS.start,
+                           maximum=ONNX_OPSETS.stop - 1)
     conv = dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
     nodes = [
         helper.make_node("Conv", ["x", "conv1_w", "conv1_b"], ["c1"], **conv),
@@ -131,7 +194,8 @@ def small_cnn_onnx(weights: Mapping[str, np.ndarray], batch: int | str = 1, opse
         "small_cnn",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, *IMAGE_SHAPE])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, NUM_CLASSES])],
-        initializer=[numpy_helper.from_array(np.asarray(weights[k], "float32"), k) for k in SMALL_CNN_SHAPES],
+        initializer=[numpy_helper.from_array(np.asarray(weights[k], "float32"), k)
+                     for k in SMALL_CNN_SHAPES],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8  # readable by every onnxruntime since 1.10

@@ -142,7 +142,7 @@ def stream_bytes(level: str = "DRAM", caches: Mapping[str, int] | None = None,
 
 
 def use_all_cores(cores: int | None = None) -> int:
-    """Ask TVM's runtime thread pool for ``cores`` threads (default: every core we may use).
+    """Ask TVM's runtime thread pool for ``cores`` threads (default: all our cores).
 
     TVM starts its pool on the first parallel call, with ``TVM_NUM_THREADS``
     (or ``OMP_NUM_THREADS``) threads; when neither is set it takes half of the
@@ -161,7 +161,8 @@ def use_all_cores(cores: int | None = None) -> int:
 
     if cores is None:
         cores = _cores()
-    cores = checks.positive_int("cpu.use_all_cores", "cores", cores, maximum=MAX_THREADS)
+    cores = checks.positive_int("cpu.use_all_cores", "cores", cores,
+                                maximum=MAX_THREADS)
     os.environ.setdefault("TVM_NUM_THREADS", str(cores))
     return tvm.runtime.num_threads()
 
@@ -300,16 +301,17 @@ class Roofline:
 
     def __post_init__(self) -> None:
         for name in ("peak_gflops", "bandwidth_gbps"):
-            value = checks.real("cpu.Roofline", name, getattr(self, name), positive=True)
+            value = checks.real("cpu.Roofline", name, getattr(self, name),
+                                positive=True)
             object.__setattr__(self, name, value)
 
     @property
     def ridge(self) -> float:
-        """The intensity (FLOPs/byte) where the roofs meet; below it, bandwidth bounds."""
+        """The intensity (FLOPs/byte) where the roofs meet: the ridge point."""
         return self.peak_gflops / self.bandwidth_gbps
 
     def attainable(self, intensity):
-        """The best GFLOPS a kernel of ``intensity`` FLOPs/byte can reach (arrays too)."""
+        """The best GFLOPS a kernel of ``intensity`` FLOPs/byte can reach (or arrays)"""
         intensity = np.asarray(intensity, dtype=float)
         if intensity.size == 0 or not np.all(np.isfinite(intensity)) or np.any(
                 intensity <= 0):
@@ -325,9 +327,10 @@ def intensity(flops: float, nbytes: float) -> float:
     return flops / nbytes
 
 
-def plot_roofline(roof: Roofline, points: Mapping[str, tuple[float, float]] | None = None,
+def plot_roofline(roof: Roofline,
+                  points: Mapping[str, tuple[float, float]] | None = None,
                   ax=None, label: str = "roofline"):
-    """Draw ``roof`` on log-log axes and mark ``points``: ``{label: (FLOPs/byte, GFLOPS)}``.
+    """Draw ``roof`` (log-log) and mark ``points``: ``{name: (FLOPs/byte, GFLOPS)}``.
 
     Pass the ``ax`` of an earlier call (and another ``label``) to draw a second
     roof, e.g. a cache's bandwidth beside main memory's.
@@ -346,14 +349,16 @@ def plot_roofline(roof: Roofline, points: Mapping[str, tuple[float, float]] | No
         if not isinstance(point, (tuple, list)) or len(point) != 2:
             raise TypeError(f"cpu.plot_roofline: points[{name!r}] must be a pair "
                             "(FLOPs/byte, GFLOPS)")
-        checks.real("cpu.plot_roofline", f"points[{name!r}][0]", point[0], positive=True)
-        checks.real("cpu.plot_roofline", f"points[{name!r}][1]", point[1], positive=True)
+        for k in (0, 1):
+            checks.real("cpu.plot_roofline", f"points[{name!r}][{k}]", point[k],
+                        positive=True)
     lo = min([roof.ridge / 64] + [p[0] / 2 for p in points.values()])
     hi = max([roof.ridge * 16] + [p[0] * 2 for p in points.values()])
     x = np.geomspace(lo, hi, 64)
     first = ax is None
-    ax = plot(x, {label: roof.attainable(x)}, xlabel="arithmetic intensity (FLOPs/byte)",
-              ylabel="GFLOPS", xscale="log10", yscale="log10", ax=ax)
+    ax = plot(x, {label: roof.attainable(x)},
+              xlabel="arithmetic intensity (FLOPs/byte)", ylabel="GFLOPS",
+              xscale="log10", yscale="log10", ax=ax)
     ax.lines[-1].set_marker("")
     if not first:
         ax.lines[-1].set_linestyle("--")

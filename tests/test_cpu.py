@@ -49,10 +49,13 @@ def _sysfs(root, entries):
 
 
 def test_cache_sizes_reads_sysfs(tmp_path):
-    _sysfs(tmp_path, {"index0": ("1", "Data", "48K"), "index1": ("1", "Instruction", "32K"),
-                      "index2": ("2", "Unified", "2048K"), "index3": ("3", "Unified", "32M"),
+    _sysfs(tmp_path, {"index0": ("1", "Data", "48K"),
+                      "index1": ("1", "Instruction", "32K"),
+                      "index2": ("2", "Unified", "2048K"),
+                      "index3": ("3", "Unified", "32M"),
                       "index4": ("4", "Unified", "garbage")})
-    assert cpu.cache_sizes(str(tmp_path)) == {"L1d": 48 << 10, "L2": 2 << 20, "L3": 32 << 20}
+    expected = {"L1d": 48 << 10, "L2": 2 << 20, "L3": 32 << 20}
+    assert cpu.cache_sizes(str(tmp_path)) == expected
     assert cpu.cache_sizes(str(tmp_path / "missing")) == {}
     with pytest.raises(TypeError, match="root must be a str"):
         cpu.cache_sizes(None)
@@ -91,12 +94,14 @@ def test_fma_kernel_computes_the_recurrence():
     acc = x.copy()
     for _ in range(iters):
         acc = acc * x + x
-    np.testing.assert_allclose(out.numpy(), np.broadcast_to(acc, (2, 3, lanes)), rtol=1e-6)
+    expected = np.broadcast_to(acc, (2, 3, lanes))
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6)
 
 
 def test_copy_kernel_copies_and_adds():
     n = 8 * 64 * 3
-    lib = tvm.compile(tvm.IRModule({"main": cpu.copy_kernel(n, 8)}), target={"kind": "llvm"})
+    lib = tvm.compile(tvm.IRModule({"main": cpu.copy_kernel(n, 8)}),
+                      target={"kind": "llvm"})
     a = np.random.default_rng(1).standard_normal(n).astype(np.float32)
     b = tvm.runtime.tensor(np.zeros(n, np.float32))
     lib(tvm.runtime.tensor(a), b)
@@ -113,7 +118,7 @@ def test_measurements_are_positive_and_bounded():
 
 
 @pytest.mark.parametrize("call, error, match", [
-    (lambda: cpu.peak_gflops(iters=2**40), ValueError, "iters=1099511627776 must be <="),
+    (lambda: cpu.peak_gflops(iters=2**40), ValueError, "iters=1099511627776 must be"),
     (lambda: cpu.peak_gflops(accumulators=0), ValueError, "accumulators=0"),
     (lambda: cpu.peak_gflops(threads=-1), ValueError, "threads=-1"),
     (lambda: cpu.peak_gflops(lanes=1.5), TypeError, "lanes must be an int"),
@@ -183,7 +188,8 @@ def test_use_all_cores_sizes_the_pool_in_a_fresh_process():
     from d2lcc import machine
 
     # Unset, TVM takes half the hardware threads on x86; the call must give all cores.
-    assert _fresh("from d2lcc import cpu; print(cpu.use_all_cores())") == machine.cores()
+    code = "from d2lcc import cpu; print(cpu.use_all_cores())"
+    assert _fresh(code) == machine.cores()
     assert _fresh("from d2lcc import cpu; print(cpu.use_all_cores(1))") == 1
     # A value the user set wins, and the returned pool size says so.
     assert _fresh("from d2lcc import cpu; print(cpu.use_all_cores(2))",

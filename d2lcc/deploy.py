@@ -14,10 +14,13 @@ import struct
 import tarfile
 from dataclasses import dataclass
 
+from . import checks
+
 # e_machine values (System V ABI, "ELF Header") of the machines the book meets.
 ELF_MACHINES = {3: "x86", 40: "ARM", 62: "x86-64", 183: "AArch64", 243: "RISC-V"}
 # e_type values.
-ELF_TYPES = {1: "relocatable object", 2: "executable", 3: "shared object", 4: "core file"}
+ELF_TYPES = {1: "relocatable object", 2: "executable", 3: "shared object",
+             4: "core file"}
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,31 @@ class ElfHeader:
     kind: str  # one of ELF_TYPES' values, e.g. "shared object"
     machine: str  # one of ELF_MACHINES' values, e.g. "AArch64", or "e_machine=<n>"
 
+    def __post_init__(self) -> None:
+        func = "deploy.ElfHeader"
+        checks.one_of(func, "bits", self.bits, (32, 64))
+        checks.one_of(func, "endian", self.endian, ("little", "big"))
+        checks.string(func, "kind", self.kind)
+        checks.string(func, "machine", self.machine)
+
     def __str__(self) -> str:
-        return f"ELF {self.bits}-bit {self.endian}-endian {self.kind} for {self.machine}"
+        return (f"ELF {self.bits}-bit {self.endian}-endian {self.kind} "
+                f"for {self.machine}")
+
+
+def _existing_file(func: str, name: str, path) -> str:
+    """``path`` (str or os.PathLike) as a str, refusing missing files and folders."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{func}: {name} must be a path (str or os.PathLike), got "
+                        f"{type(path).__name__}")
+    path = os.fspath(path)
+    if not isinstance(path, str):  # a bytes path
+        raise TypeError(f"{func}: {name} must be a str path, got {path!r}")
+    if not os.path.exists(path):
+        raise ValueError(f"{func}: {name}={path!r} does not exist")
+    if not os.path.isfile(path):
+        raise ValueError(f"{func}: {name}={path!r} is not a file")
+    return path
 
 
 def elf_header(source: bytes | str | os.PathLike) -> ElfHeader:
@@ -38,23 +64,31 @@ def elf_header(source: bytes | str | os.PathLike) -> ElfHeader:
 
     Raises
     ------
+    TypeError
+        If ``source`` is neither bytes nor a path.
     ValueError
-        If the data is shorter than an ELF identification or is not ELF.
+        If the file does not exist, or the data is shorter than an ELF
+        identification or is not ELF.
     """
+    func = "deploy.elf_header"
     if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as f:
+        with open(_existing_file(func, "source", source), "rb") as f:
             data = f.read(64)
     elif isinstance(source, (bytes, bytearray)):
         data = bytes(source[:64])
     else:
-        raise TypeError(f"elf_header: source must be bytes or a path, got {type(source).__name__}")
+        raise TypeError(f"{func}: source must be bytes or a path, got "
+                        f"{type(source).__name__}")
     if len(data) < 20:
-        raise ValueError(f"elf_header: got {len(data)} bytes, an ELF header needs at least 20")
+        raise ValueError(f"{func}: source has {len(data)} bytes, an ELF header needs "
+                         "at least 20")
     if data[:4] != b"\x7fELF":
-        raise ValueError(f"elf_header: not an ELF file (starts with {data[:4]!r}, expected b'\\x7fELF')")
+        raise ValueError(f"{func}: source is not an ELF file (starts with "
+                         f"{data[:4]!r}, expected b'\\x7fELF')")
     ei_class, ei_data = data[4], data[5]
     if ei_class not in (1, 2) or ei_data not in (1, 2):
-        raise ValueError(f"elf_header: invalid EI_CLASS={ei_class} or EI_DATA={ei_data}")
+        raise ValueError(f"{func}: source has an invalid EI_CLASS={ei_class} or "
+                         f"EI_DATA={ei_data}")
     order = "<" if ei_data == 1 else ">"
     e_type, e_machine = struct.unpack(order + "HH", data[16:20])
     return ElfHeader(
@@ -66,12 +100,27 @@ def elf_header(source: bytes | str | os.PathLike) -> ElfHeader:
 
 
 def elf_headers_in_tar(path: str | os.PathLike) -> dict[str, ElfHeader]:
-    """Return the ELF header of every ``.o`` member of a tar archive, by member name."""
+    """Return the ELF header of every ``.o`` member of a tar archive, by member name.
+
+    Raises ``ValueError`` naming the archive (and the member) when the file is
+    missing, is not a tar archive, is truncated, or holds a ``.o`` that is not ELF.
+    """
+    func = "deploy.elf_headers_in_tar"
+    path = _existing_file(func, "path", path)
     if not tarfile.is_tarfile(path):
-        raise ValueError(f"elf_headers_in_tar: {os.fspath(path)!r} is not a tar archive")
+        raise ValueError(f"{func}: path={path!r} is not a tar archive")
     headers = {}
-    with tarfile.open(path) as archive:
-        for member in archive.getmembers():
-            if member.isfile() and member.name.endswith(".o"):
-                headers[member.name] = elf_header(archive.extractfile(member).read(64))
+    try:
+        with tarfile.open(path) as archive:
+            for member in archive.getmembers():
+                if member.isfile() and member.name.endswith(".o"):
+                    data = archive.extractfile(member).read(64)
+                    try:
+                        headers[member.name] = elf_header(data)
+                    except ValueError as err:
+                        raise ValueError(f"{func}: member {member.name!r} of "
+                                         f"path={path!r}: {err}") from None
+    except (tarfile.TarError, EOFError) as err:
+        raise ValueError(f"{func}: path={path!r} is a damaged tar archive: "
+                         f"{err}") from None
     return headers

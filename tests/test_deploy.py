@@ -17,26 +17,31 @@ def _header(ei_class=2, ei_data=1, e_type=1, e_machine=183):
     "fields,expected",
     [
         (dict(), "ELF 64-bit little-endian relocatable object for AArch64"),
-        (dict(e_type=3, e_machine=62), "ELF 64-bit little-endian shared object for x86-64"),
-        (dict(ei_class=1, ei_data=2, e_type=2, e_machine=40), "ELF 32-bit big-endian executable for ARM"),
-        (dict(e_machine=999), "ELF 64-bit little-endian relocatable object for e_machine=999"),
+        (dict(e_type=3, e_machine=62),
+         "ELF 64-bit little-endian shared object for x86-64"),
+        (dict(ei_class=1, ei_data=2, e_type=2, e_machine=40),
+         "ELF 32-bit big-endian executable for ARM"),
+        (dict(e_machine=999),
+         "ELF 64-bit little-endian relocatable object for e_machine=999"),
     ],
 )
 def test_elf_header_fields(fields, expected):
     assert str(deploy.elf_header(_header(**fields))) == expected
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs an ELF interpreter binary")
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="needs an ELF interpreter binary")
 def test_elf_header_of_this_python():
     import platform
 
     header = deploy.elf_header(sys.executable)
     assert header.bits == 64
-    assert header.machine == {"x86_64": "x86-64", "aarch64": "AArch64"}.get(platform.machine(), header.machine)
+    names = {"x86_64": "x86-64", "aarch64": "AArch64"}
+    assert header.machine == names.get(platform.machine(), header.machine)
 
 
 def test_elf_header_errors(tmp_path):
-    with pytest.raises(ValueError, match="elf_header: not an ELF file"):
+    with pytest.raises(ValueError, match="elf_header: source is not an ELF file"):
         deploy.elf_header(b"MZ" + bytes(62))
     with pytest.raises(ValueError, match="at least 20"):
         deploy.elf_header(b"\x7fELF")
@@ -44,6 +49,19 @@ def test_elf_header_errors(tmp_path):
         deploy.elf_header(_header(ei_class=7))
     with pytest.raises(TypeError, match="elf_header: source"):
         deploy.elf_header(12)
+    with pytest.raises(ValueError, match="deploy.elf_header: source=.*does not exist"):
+        deploy.elf_header(tmp_path / "missing.so")
+    with pytest.raises(ValueError, match="deploy.elf_header: source=.*is not a file"):
+        deploy.elf_header(tmp_path)
+    with pytest.raises(ValueError, match="source has 0 bytes"):
+        deploy.elf_header(b"")
+
+
+def test_elf_header_class_checks_fields():
+    with pytest.raises(ValueError, match="deploy.ElfHeader: bits=16 must be one of"):
+        deploy.ElfHeader(16, "little", "executable", "x86-64")
+    with pytest.raises(ValueError, match="endian='middle'"):
+        deploy.ElfHeader(64, "middle", "executable", "x86-64")
 
 
 def test_elf_headers_in_tar(tmp_path):
@@ -56,6 +74,28 @@ def test_elf_headers_in_tar(tmp_path):
             tar.add(tmp_path / name, arcname=name)
     headers = deploy.elf_headers_in_tar(archive)
     assert sorted(headers) == ["devc.o", "lib0.o"]
-    assert headers["lib0.o"].machine == "AArch64" and headers["devc.o"].machine == "x86-64"
+    assert headers["lib0.o"].machine == "AArch64"
+    assert headers["devc.o"].machine == "x86-64"
     with pytest.raises(ValueError, match="is not a tar archive"):
         deploy.elf_headers_in_tar(tmp_path / "lib0.o")
+
+
+def test_elf_headers_in_tar_bad_archives(tmp_path):
+    with pytest.raises(TypeError, match="elf_headers_in_tar: path must be a path"):
+        deploy.elf_headers_in_tar(0)  # not a file descriptor: that would read stdin
+    with pytest.raises(ValueError, match="path=.*does not exist"):
+        deploy.elf_headers_in_tar(tmp_path / "none.tar")
+    (tmp_path / "short.o").write_bytes(b"\x7fELF")
+    archive = tmp_path / "bad.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(tmp_path / "short.o", arcname="short.o")
+    with pytest.raises(ValueError, match="member 'short.o' of path=.*at least 20"):
+        deploy.elf_headers_in_tar(archive)
+    (tmp_path / "lib0.o").write_bytes(_header() + bytes(4096))
+    good = tmp_path / "good.tar"
+    with tarfile.open(good, "w") as tar:
+        tar.add(tmp_path / "lib0.o", arcname="lib0.o")
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(good.read_bytes()[:700])
+    with pytest.raises(ValueError, match="in_tar: path=.*(damaged|not a tar)"):
+        deploy.elf_headers_in_tar(cut)

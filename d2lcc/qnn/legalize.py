@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import checks
+from .common import check_rule_args
 from .params import as_array, constant_value
 
 if TYPE_CHECKING:
@@ -26,26 +28,39 @@ def shift(bb: relax.BlockBuilder, x, offset: int, dtype: str):
     """Return ``dtype(int32(x) + offset)``: folded for a constant, emitted otherwise."""
     from tvm import relax
 
+    if not isinstance(bb, relax.BlockBuilder):
+        raise TypeError(f"qnn.legalize.shift: bb must be a relax.BlockBuilder, "
+                        f"got {type(bb).__name__}")
+    if not isinstance(x, relax.Expr):
+        raise TypeError(f"qnn.legalize.shift: x must be a Relax expression, "
+                        f"got {type(x).__name__}")
+    offset = checks.integer("qnn.legalize.shift", "offset", offset, minimum=-255,
+                            maximum=255)
+    checks.one_of("qnn.legalize.shift", "dtype", dtype, ["int8", "uint8"])
     values = constant_value(x)
     if values is not None:
-        return relax.const((values.astype(np.int32) + offset).astype(dtype), dtype)
+        shifted = (values.astype(np.int32) + offset).astype(dtype)
+        return relax.const(shifted, dtype)
     x = bb.emit(relax.op.astype(x, "int32"))
     x = bb.emit(relax.op.add(x, relax.const(offset, "int32")))
     return bb.emit(relax.op.astype(x, dtype))
 
 
 def legalize_matmul(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
-    """Rewrite one ``qnn.conv2d``/``qnn.dense`` call so that data is uint8 and weight is int8."""
+    """Rewrite one ``qnn.conv2d``/``qnn.dense`` call to uint8 data and int8 weights."""
     from tvm import relax
 
+    check_rule_args("qnn.legalize.legalize_matmul", bb, call)
     data, weight, zd, zw, sd, sw = call.args
     op = str(call.op.name).replace("relax.", "")
     if str(data.ty.dtype) == "int8":
         data = shift(bb, data, 128, "uint8")
-        zd = relax.const(as_array(zd, op, "input_zero_point").astype(np.int32) + 128, "int32")
+        zd = as_array(zd, op, "input_zero_point").astype(np.int32) + 128
+        zd = relax.const(zd, "int32")
     if str(weight.ty.dtype) == "uint8":
         weight = shift(bb, weight, -128, "int8")
-        zw = relax.const(as_array(zw, op, "kernel_zero_point").astype(np.int32) - 128, "int32")
+        zw = as_array(zw, op, "kernel_zero_point").astype(np.int32) - 128
+        zw = relax.const(zw, "int32")
     if data.same_as(call.args[0]) and weight.same_as(call.args[1]):
         return call
     return relax.Call(call.op, [data, weight, zd, zw, sd, sw], call.attrs)

@@ -7,25 +7,30 @@ like a built-in operator (an operator named ``qnn.<op>`` would print as a
 generic ``T.Call("qnn.<op>", ...)``, with or without a ``TScriptPrinterName``
 attribute, which only the TIR printer reads). Registration happens once, on
 the first call of :func:`get` (never at import time). Besides ``FInferType``
-and ``FPurity``, each operator registers ``FLegalize`` with its Canonicalize
-rule, so Relax's own ``LegalizeOps`` (part of every default pipeline) also
-lowers a qnn op that reaches it.
+and ``FPurity``, each operator registers ``FLegalize`` (:func:`legalize`), so
+Relax's own ``LegalizeOps`` (part of every default pipeline) lowers a qnn op
+that reaches it with the rule registered in :mod:`d2lcc.qnn.common`.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
+
+from .. import checks
+from . import lower, lower_matmul  # noqa: F401  (they register the lowering rules)
+from .common import check_rule_args, legalizations
+from .shapes import conv2d_output_shape
 
 #: The operators of the dialect, with one line of documentation each.
 OP_DOCS: dict[str, str] = {
-    "quantize": "float32 -> int: clip(round(x / scale) + zero_point)",
-    "dequantize": "int -> float32: scale * (q - zero_point)",
-    "requantize": "int -> int: clip(round(input_scale / output_scale * (q - input_zp)) + output_zp)",
-    "conv2d": "NCHW x OIHW integer convolution of (data - input_zp) and (weight - kernel_zp), int32 out",
-    "dense": "[m, k] x [units, k] integer matrix product of (data - input_zp) and (weight - kernel_zp)",
-    "add": "quantized elementwise sum, each input rescaled to the output scale",
-    "mul": "quantized elementwise product, requantized to the output scale",
-    "concatenate": "concatenation after requantizing every input to the output scale",
+    "quantize": "float32 -> integer, saturating (see d2lcc.qnn.quantize)",
+    "dequantize": "integer -> float32 (see d2lcc.qnn.dequantize)",
+    "requantize": "integer -> integer with new parameters (see d2lcc.qnn.requantize)",
+    "conv2d": "NCHW x OIHW integer convolution, int32 sums (see d2lcc.qnn.conv2d)",
+    "dense": "[m, k] x [units, k] integer matrix product (see d2lcc.qnn.dense)",
+    "add": "quantized elementwise sum (see d2lcc.qnn.add)",
+    "mul": "quantized elementwise product (see d2lcc.qnn.mul)",
+    "concatenate": "concatenation after requantizing (see d2lcc.qnn.concatenate)",
 }
 
 _registered: set[str] = set()
@@ -33,6 +38,7 @@ _registered: set[str] = set()
 
 def op_name(name: str) -> str:
     """Return the registered name of a dialect operator, e.g. ``relax.qnn.conv2d``."""
+    checks.one_of("qnn.ops.op_name", "name", name, OP_DOCS)
     return f"relax.qnn.{name}"
 
 
@@ -40,18 +46,35 @@ def get(name: str):
     """Return the ``tvm.ir.Op`` of a dialect operator, registering all of them on first use."""
     import tvm
 
-    if name not in OP_DOCS:
-        raise ValueError(f"qnn.ops.get: unknown operator name={name!r}; expected one of {sorted(OP_DOCS)}")
+    if not isinstance(name, str) or name not in OP_DOCS:
+        raise ValueError(f"qnn.ops.get: unknown operator name={name!r}; expected one of "
+                         f"{sorted(OP_DOCS)}")
     if not _registered:
-        _register_all()
+        register_all()
     return tvm.ir.Op.get(op_name(name))
 
 
-def is_qnn_call(expr, name: str | None = None) -> bool:
+def make_call(name: str, args: list, attrs: dict):
+    """Return the ``relax.Call`` of dialect operator ``name`` with ``args`` and ``attrs``."""
+    import tvm
+    from tvm import relax
+
+    checks.one_of("qnn.ops.make_call", "name", name, OP_DOCS)
+    if not isinstance(args, (list, tuple)):
+        raise TypeError(f"qnn.ops.make_call: args must be a list, got {type(args).__name__}")
+    if not isinstance(attrs, dict):
+        raise TypeError(f"qnn.ops.make_call: attrs must be a dict, "
+                        f"got {type(attrs).__name__}")
+    return relax.Call(get(name), list(args), tvm.ir.attrs.DictAttrs(attrs))
+
+
+def is_qnn_call(expr: Any, name: str | None = None) -> bool:
     """Return whether ``expr`` is a call of a dialect operator (of ``name``, if given)."""
     import tvm
     from tvm import relax
 
+    if name is not None:
+        checks.one_of("qnn.ops.is_qnn_call", "name", name, OP_DOCS)
     if not isinstance(expr, relax.Call) or not isinstance(expr.op, tvm.ir.Op):
         return False
     full = str(expr.op.name)
@@ -60,108 +83,143 @@ def is_qnn_call(expr, name: str | None = None) -> bool:
     return full.startswith("relax.qnn.")
 
 
-def _register_all() -> None:
+def register_all() -> None:
+    """Register every dialect operator with TVM (once per process)."""
     import tvm
 
+    # RegisterOp and ListOpNames have no public wrapper in TVM 0.27 (private FFI).
     existing = set(tvm.ir._ffi_api.ListOpNames())
     for name, doc in OP_DOCS.items():
-        # The "relax." prefix is what makes TVMScript print a call as R.qnn.<name>(...);
-        # an operator named "qnn.<name>" would print as T.Call("qnn.<name>", ...), and the
-        # TScriptPrinterName attribute does not change that (only the TIR printer reads it).
         full = op_name(name)
         if full not in existing:
             tvm.ir._ffi_api.RegisterOp(full, doc)
-            tvm.ir.register_op_attr(full, "FInferType", _INFER[name])  # the call's tensor type
-            tvm.ir.register_op_attr(full, "FPurity", True)  # no side effects: passes may drop unused calls
-            tvm.ir.register_op_attr(full, "FLegalize", _legalize)  # how LegalizeOps lowers it
+            # the call's tensor type, checked the moment a call is normalized
+            tvm.ir.register_op_attr(full, "FInferType", INFER[name])
+            # no side effects: passes may drop unused calls
+            tvm.ir.register_op_attr(full, "FPurity", True)
+            # how Relax's LegalizeOps lowers a call
+            tvm.ir.register_op_attr(full, "FLegalize", legalize)
         _registered.add(name)
 
 
-def _legalize(bb, call):
-    """FLegalize: Relax's LegalizeOps lowers a qnn call with the same rule as qnn.transform.Canonicalize."""
-    from .transform import _lowerings
-
-    return _lowerings()[str(call.op.name).rsplit(".", 1)[-1]](bb, call)
+def legalize(bb, call):
+    """FLegalize: lower a qnn call with its rule registered in :mod:`d2lcc.qnn.common`."""
+    check_rule_args("qnn.ops.legalize", bb, call)
+    if not is_qnn_call(call):
+        raise ValueError(f"qnn.ops.legalize: call must call a qnn operator, "
+                         f"got {call.op}")
+    return legalizations()[str(call.op.name).rsplit(".", 1)[-1]](bb, call)
 
 
 # ----------------------------------------------------------------------------- type inference
 
 
-def _tensor(expr):
-    return expr.ty
+def _check_call(func: str, call) -> None:
+    from tvm import relax
+
+    if not isinstance(call, relax.Call):
+        raise TypeError(f"{func}: call must be a relax.Call, got {type(call).__name__}")
+
+
+def _tensor(expr, what: str):
+    from tvm import relax
+
+    ty = expr.ty
+    if not isinstance(ty, relax.TensorType) or ty.shape is None:
+        raise TypeError(f"{what} must be a tensor with a known shape, got {ty}")
+    return ty
+
+
+def _static_shape(expr, what: str) -> list[int]:
+    try:
+        return [int(d) for d in _tensor(expr, what).shape]
+    except TypeError:
+        raise TypeError(f"{what} must have a static shape, got {expr.ty}") from None
 
 
 def _same_shape(call, dtype: str):
     from tvm import relax
 
-    return relax.TensorType(_tensor(call.args[0]).shape, dtype)
+    return relax.TensorType(_tensor(call.args[0], "data").shape, dtype)
 
 
-def _infer_quantize(call, _bb):
+def infer_quantize(call, _bb):
+    """Type of ``qnn.quantize``: the data's shape, ``out_dtype``."""
+    _check_call("qnn.ops.infer_quantize", call)
     return _same_shape(call, str(call.attrs["out_dtype"]))
 
 
-def _infer_dequantize(call, _bb):
+def infer_dequantize(call, _bb):
+    """Type of ``qnn.dequantize``: the data's shape, float32."""
+    _check_call("qnn.ops.infer_dequantize", call)
     return _same_shape(call, "float32")
 
 
-def _infer_requantize(call, _bb):
+def infer_requantize(call, _bb):
+    """Type of ``qnn.requantize``: the data's shape, ``out_dtype``."""
+    _check_call("qnn.ops.infer_requantize", call)
     return _same_shape(call, str(call.attrs["out_dtype"]))
 
 
-def _infer_conv2d(call, _bb):
+def infer_conv2d(call, _bb):
+    """Type of ``qnn.conv2d``: ``[N, O, OH, OW]`` from the window attributes."""
+    _check_call("qnn.ops.infer_conv2d", call)
     from tvm import relax
 
-    from .shapes import conv2d_output_shape
-
-    data, weight = (_static_shape(call.args[i]) for i in (0, 1))
+    data = _static_shape(call.args[0], "qnn.conv2d: data")
+    weight = _static_shape(call.args[1], "qnn.conv2d: weight")
     a = call.attrs
-    shape = conv2d_output_shape(data, weight, _ints(a["strides"]), _ints(a["padding"]), _ints(a["dilation"]))
+    window = [[int(v) for v in a[key]] for key in ("strides", "padding", "dilation")]
+    shape = conv2d_output_shape(data, weight, *window)
     return relax.TensorType(shape, str(a["out_dtype"]))
 
 
-def _infer_dense(call, _bb):
+def infer_dense(call, _bb):
+    """Type of ``qnn.dense``: one row per data row, one column per weight row."""
+    _check_call("qnn.ops.infer_dense", call)
     from tvm import relax
 
-    data, weight = (_static_shape(call.args[i]) for i in (0, 1))
+    data = _static_shape(call.args[0], "qnn.dense: data")
+    weight = _static_shape(call.args[1], "qnn.dense: weight")
     return relax.TensorType([data[0], weight[0]], str(call.attrs["out_dtype"]))
 
 
-def _infer_binary(call, _bb):
-    from tvm import relax
-
+def infer_binary(call, _bb):
+    """Type of ``qnn.add``/``qnn.mul``: the broadcast shape, the inputs' dtype."""
+    _check_call("qnn.ops.infer_binary", call)
     import numpy as np
-
-    lhs, rhs = (_static_shape(call.args[i]) for i in (0, 1))
-    shape = np.broadcast_shapes(tuple(lhs), tuple(rhs))
-    return relax.TensorType(list(shape), str(_tensor(call.args[0]).dtype))
-
-
-def _infer_concatenate(call, _bb):
     from tvm import relax
 
-    shapes = [_static_shape(f) for f in call.args[0].fields]
+    lhs = _static_shape(call.args[0], "qnn binary op: lhs")
+    rhs = _static_shape(call.args[1], "qnn binary op: rhs")
+    shape = np.broadcast_shapes(tuple(lhs), tuple(rhs))
+    return relax.TensorType(list(shape), str(call.args[0].ty.dtype))
+
+
+def infer_concatenate(call, _bb):
+    """Type of ``qnn.concatenate``: the inputs joined along ``axis``."""
+    _check_call("qnn.ops.infer_concatenate", call)
+    from tvm import relax
+
+    fields = call.args[0].fields
+    shapes = [_static_shape(f, f"qnn.concatenate: tensors[{i}]")
+              for i, f in enumerate(fields)]
     axis = int(call.attrs["axis"])
     out = list(shapes[0])
     out[axis] = sum(s[axis] for s in shapes)
-    return relax.TensorType(out, str(_tensor(call.args[0].fields[0]).dtype))
+    return relax.TensorType(out, str(fields[0].ty.dtype))
 
 
-def _static_shape(expr) -> list[int]:
-    return [int(d) for d in expr.ty.shape]
-
-
-def _ints(values) -> list[int]:
-    return [int(v) for v in values]
-
-
-_INFER: dict[str, Callable] = {
-    "quantize": _infer_quantize,
-    "dequantize": _infer_dequantize,
-    "requantize": _infer_requantize,
-    "conv2d": _infer_conv2d,
-    "dense": _infer_dense,
-    "add": _infer_binary,
-    "mul": _infer_binary,
-    "concatenate": _infer_concatenate,
+INFER: dict[str, Callable] = {
+    "quantize": infer_quantize,
+    "dequantize": infer_dequantize,
+    "requantize": infer_requantize,
+    "conv2d": infer_conv2d,
+    "dense": infer_dense,
+    "add": infer_binary,
+    "mul": infer_binary,
+    "concatenate": infer_concatenate,
 }
+
+# Old private names, kept while the book's dialect section still prints them.
+_register_all, _legalize, _infer_dense = register_all, legalize, infer_dense

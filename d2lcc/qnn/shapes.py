@@ -1,8 +1,17 @@
-"""Shape arithmetic and input checks shared by the builders and the type inference."""
+"""Types, shapes and window arithmetic shared by the builders and the type inference.
+
+A builder may receive any Relax expression, including a nested call that no
+BlockBuilder has normalized yet (``qnn.requantize(qnn.conv2d(...), ...)``).
+:func:`expr_type` finds its type by normalizing a copy in a scratch
+BlockBuilder, which runs each operator's type inference (``FInferType``); the
+expression itself is passed on unchanged and normalized again when it is emitted.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Sequence
+
+from .. import checks
 
 
 def conv2d_output_shape(
@@ -13,25 +22,39 @@ def conv2d_output_shape(
     dilation: Sequence[int],
 ) -> list[int]:
     """Return the NCHW output shape of a conv2d; ``padding`` is ``(top, left, bottom, right)``."""
-    n, _, h, w = data
-    o, _, kh, kw = weight
-    oh = (h + padding[0] + padding[2] - dilation[0] * (kh - 1) - 1) // strides[0] + 1
-    ow = (w + padding[1] + padding[3] - dilation[1] * (kw - 1) - 1) // strides[1] + 1
+    func = "qnn.shapes.conv2d_output_shape"
+    n, _, h, w = checks.shape(func, "data", list(data), ndim=4, allow_zero=True)
+    o, _, kh, kw = checks.shape(func, "weight", list(weight), ndim=4, allow_zero=True)
+    sh, sw = checks.shape(func, "strides", list(strides), ndim=2)
+    dh, dw = checks.shape(func, "dilation", list(dilation), ndim=2)
+    pad = checks.shape(func, "padding", list(padding), ndim=4, allow_zero=True)
+    oh = (h + pad[0] + pad[2] - dh * (kh - 1) - 1) // sh + 1
+    ow = (w + pad[1] + pad[3] - dw * (kw - 1) - 1) // sw + 1
     return [n, o, oh, ow]
+
+
+def expr_type(expr: Any, op: str, arg: str):
+    """Return the type of a Relax expression, inferring it if it is not normalized yet."""
+    from tvm import relax
+
+    if not isinstance(expr, relax.Expr):
+        raise TypeError(f"{op}: {arg} must be a Relax expression (e.g. a relax.Var), "
+                        f"got {type(expr).__name__}")
+    ty = getattr(expr, "ty", None)
+    if isinstance(ty, (relax.TensorType, relax.TupleType)):
+        return ty
+    scratch = relax.BlockBuilder()
+    with scratch.testing_scope([]):
+        return scratch.normalize(expr).ty
 
 
 def tensor_info(expr: Any, op: str, arg: str) -> tuple[list[int], str]:
     """Return ``(static shape, dtype)`` of a Relax tensor expression, or raise a TypeError."""
     from tvm import relax
 
-    if not isinstance(expr, relax.Expr):
-        raise TypeError(f"{op}: {arg} must be a Relax expression (e.g. a relax.Var), got {type(expr).__name__}")
-    try:
-        ty = expr.ty
-    except Exception:  # an expression not yet normalized has no type
-        ty = None
+    ty = expr_type(expr, op, arg)
     if not isinstance(ty, relax.TensorType) or ty.shape is None:
-        raise TypeError(f"{op}: {arg} must be a tensor with a known shape; emit it with a BlockBuilder first")
+        raise TypeError(f"{op}: {arg} must be a tensor with a known shape, got {ty}")
     try:
         shape = [int(d) for d in ty.shape]
     except TypeError:
@@ -39,24 +62,27 @@ def tensor_info(expr: Any, op: str, arg: str) -> tuple[list[int], str]:
     return shape, str(ty.dtype)
 
 
-def check_dtype(dtype: str, allowed: Sequence[str], op: str, arg: str) -> None:
-    """Raise a TypeError naming ``op`` and ``arg`` unless ``dtype`` is one of ``allowed``."""
-    if dtype not in allowed:
-        raise TypeError(f"{op}: {arg} has dtype {dtype}; expected one of {list(allowed)}")
+def check_dtype(dtype: Any, allowed: Sequence[str], op: str, arg: str) -> str:
+    """Return ``dtype`` if it is one of ``allowed``; else raise a TypeError naming ``arg``."""
+    if not isinstance(dtype, str) or dtype not in allowed:
+        shown = dtype if isinstance(dtype, str) else repr(dtype)
+        raise TypeError(f"{op}: {arg} has dtype {shown}; expected one of "
+                        f"{list(allowed)}")
+    return dtype
 
 
-def normalize_axis(axis: int, ndim: int, op: str) -> int:
-    """Return ``axis`` as a non-negative index into ``ndim`` dimensions, or raise a ValueError."""
-    if isinstance(axis, bool) or not isinstance(axis, int) or not -ndim <= axis < ndim:
+def normalize_axis(axis: Any, ndim: int, op: str) -> int:
+    """Return ``axis`` as a non-negative index into ``ndim`` dimensions, or raise."""
+    checks.integer(op, "axis", axis)
+    if not -ndim <= axis < ndim:
         raise ValueError(f"{op}: axis={axis!r} is out of range for a {ndim}-D tensor")
-    return axis % ndim
+    return int(axis) % ndim
 
 
-def pair(value: int | Sequence[int], op: str, arg: str, size: int = 2) -> list[int]:
+def pair(value: Any, op: str, arg: str, size: int = 2) -> list[int]:
     """Return ``value`` as a list of ``size`` ints (a single int is repeated)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return [value] * size
-    values = list(value)
-    if len(values) != size or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise ValueError(f"{op}: {arg}={value!r} must be an int or {size} ints")
-    return values
+    if isinstance(value, (list, tuple)):
+        if len(value) != size:
+            raise ValueError(f"{op}: {arg}={value!r} must be an int or {size} ints")
+        return [checks.integer(op, f"{arg}[{i}]", v) for i, v in enumerate(value)]
+    return [checks.integer(op, arg, value)] * size

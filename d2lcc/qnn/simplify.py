@@ -1,4 +1,4 @@
-"""QNN-level simplification: ``quantize(dequantize(q))`` with the same parameters is ``q``.
+"""QNN-level simplification: ``quantize(dequantize(q))`` with equal parameters is ``q``.
 
 Quantized models in the "QDQ" format wrap every float operator in a
 dequantize/quantize pair; once an operator between them is removed (or found
@@ -21,32 +21,39 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from .common import check_rule_args
+from .ops import is_qnn_call
 from .params import constant_value
 
 if TYPE_CHECKING:
     from tvm import relax
 
-#: Input dtypes for which the round trip is proven exact (``|q - zero_point| < 2**22``).
+#: Input dtypes whose round trip is proven exact (``|q - zero_point| < 2**22``).
 EXACT_DTYPES = ("int8", "uint8", "int16", "uint16")
 
 
 def _same_constant(a, b) -> bool:
     va, vb = constant_value(a), constant_value(b)
-    return va is not None and vb is not None and va.shape == vb.shape and bool(np.all(va == vb))
+    if va is None or vb is None:
+        return False
+    return va.shape == vb.shape and bool(np.all(va == vb))
 
 
-def fold_dequantize_quantize(bb: relax.BlockBuilder, call: relax.Call, lookup: Callable) -> relax.Expr:
-    """Return the original integer tensor for ``quantize(dequantize(q, s, z), s, z)``, else ``call``."""
-    from . import ops
-
+def fold_dequantize_quantize(bb: relax.BlockBuilder, call: relax.Call,
+                             lookup: Callable) -> relax.Expr:
+    """Return ``q`` for ``quantize(dequantize(q, s, z), s, z)``, else ``call``."""
+    check_rule_args("qnn.simplify.fold_dequantize_quantize", bb, call)
+    if not callable(lookup):
+        raise TypeError("qnn.simplify.fold_dequantize_quantize: lookup must be callable")
     source = lookup(call.args[0])
-    if source is None or not ops.is_qnn_call(source, "dequantize"):
+    if source is None or not is_qnn_call(source, "dequantize"):
         return call
     q = source.args[0]
     dtype = str(q.ty.dtype)
-    same_params = _same_constant(call.args[1], source.args[1]) and _same_constant(call.args[2], source.args[2])
-    per_tensor = constant_value(call.args[1]).ndim == 0 if same_params else False
+    same_params = (_same_constant(call.args[1], source.args[1])
+                   and _same_constant(call.args[2], source.args[2]))
+    if not same_params or dtype != str(call.attrs["out_dtype"]):
+        return call
+    per_tensor = constant_value(call.args[1]).ndim == 0
     same_axis = per_tensor or int(call.attrs["axis"]) == int(source.attrs["axis"])
-    if same_params and same_axis and dtype == str(call.attrs["out_dtype"]) and dtype in EXACT_DTYPES:
-        return q
-    return call
+    return q if same_axis and dtype in EXACT_DTYPES else call

@@ -9,41 +9,35 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import ops
-
-
-def _lowerings() -> dict[str, Callable]:
-    from .lower import (
-        lower_add,
-        lower_concatenate,
-        lower_dequantize,
-        lower_mul,
-        lower_quantize,
-        lower_requantize,
-    )
-    from .lower_matmul import lower_conv2d, lower_dense
-
-    return {
-        "quantize": lower_quantize,
-        "dequantize": lower_dequantize,
-        "requantize": lower_requantize,
-        "conv2d": lower_conv2d,
-        "dense": lower_dense,
-        "add": lower_add,
-        "mul": lower_mul,
-        "concatenate": lower_concatenate,
-    }
+from . import ops  # importing ops also registers every lowering rule
+from .common import legalizations
+from .legalize import legalize_matmul
+from .simplify import fold_dequantize_quantize
 
 
 def rewrite_calls(mod, rules: dict[str, Callable], with_lookup: bool = False):
-    """Return ``mod`` with every call of a ``qnn`` op named in ``rules`` replaced by ``rules[name](bb, call)``.
+    """Return ``mod`` with each call of a qnn op in ``rules`` replaced by its rule's result.
 
+    ``rules`` maps operator names (``"conv2d"``) to rules ``rule(bb, call)``.
     A rule emits its intermediate steps through the BlockBuilder ``bb`` and
     returns the expression that replaces the call. With ``with_lookup``, it is
     called as ``rule(bb, call, lookup)``, where ``lookup(var)`` returns the
     value bound to a variable (or None).
     """
+    import tvm
     from tvm import relax
+
+    from .. import checks
+
+    func = "qnn.transform.rewrite_calls"
+    if not isinstance(mod, tvm.IRModule):
+        raise TypeError(f"{func}: mod must be a tvm.IRModule, got {type(mod).__name__}")
+    if not isinstance(rules, dict):
+        raise TypeError(f"{func}: rules must be a dict, got {type(rules).__name__}")
+    for name, rule in rules.items():
+        checks.one_of(func, "rules key", name, ops.OP_DOCS)
+        checks.function(func, f"rules[{name!r}]", rule)
+    checks.boolean(func, "with_lookup", with_lookup)
 
     @relax.expr_functor.mutator
     class _Rewriter(relax.PyExprMutator):
@@ -60,16 +54,18 @@ def rewrite_calls(mod, rules: dict[str, Callable], with_lookup: bool = False):
             return self.lookup_binding(var) if isinstance(var, relax.Var) else None
 
     rewriter = _Rewriter(mod)
-    for gv, func in mod.functions.items():
-        if isinstance(func, relax.Function):
-            rewriter.builder_.update_func(gv, rewriter.visit_expr(func))
+    for gv, fn in mod.functions.items():
+        if isinstance(fn, relax.Function):
+            rewriter.builder_.update_func(gv, rewriter.visit_expr(fn))
     return rewriter.builder_.get()
 
 
 def Canonicalize():
     """Return a pass that lowers every ``qnn`` operator into plain Relax operators.
 
-    After it, the module holds only built-in Relax operators, so
+    Each call is replaced by its rule registered in :mod:`d2lcc.qnn.common`
+    (``@register_legalize``), looked up when the pass runs. After it, the
+    module holds only built-in Relax operators, so
     ``relax.get_default_pipeline(target)`` (or ``tvm.compile``) compiles it.
     Scales and zero points of requantize, conv2d, dense, add, mul and
     concatenate must be constants; quantize and dequantize accept any expression.
@@ -77,13 +73,15 @@ def Canonicalize():
     import tvm
 
     def run(mod, _ctx):
-        return rewrite_calls(mod, _lowerings())
+        return rewrite_calls(mod, legalizations())
 
     return tvm.transform.module_pass(run, opt_level=0, name="qnn.Canonicalize")
 
 
 def FoldDequantizeQuantize():
-    """Return a pass that replaces ``quantize(dequantize(q, s, z), s, z)`` by ``q`` (proven exact).
+    """Return a pass that replaces ``quantize(dequantize(q, s, z), s, z)`` by ``q``.
+
+    The replacement is proven exact.
 
     Only pairs with equal constant parameters, equal axes, the same integer
     dtype on both ends and an 8- or 16-bit ``q`` are folded; see
@@ -92,17 +90,16 @@ def FoldDequantizeQuantize():
     import tvm
     from tvm import relax
 
-    from .simplify import fold_dequantize_quantize
-
     def run(mod, _ctx):
-        folded = rewrite_calls(mod, {"quantize": fold_dequantize_quantize}, with_lookup=True)
+        rules = {"quantize": fold_dequantize_quantize}
+        folded = rewrite_calls(mod, rules, with_lookup=True)
         return relax.transform.DeadCodeElimination()(folded)
 
     return tvm.transform.module_pass(run, opt_level=0, name="qnn.FoldDequantizeQuantize")
 
 
 def LegalizeUint8Int8():
-    """Return a pass that rewrites ``qnn.conv2d``/``qnn.dense`` to take uint8 data and int8 weights.
+    """Return a pass that makes ``qnn.conv2d``/``qnn.dense`` take uint8 data, int8 weights.
 
     This is the operand pair of Intel VNNI's ``vpdpbusd`` (and of AVX2's
     ``vpmaddubsw``). int8 data is shifted by +128 and uint8 weights by -128;
@@ -111,9 +108,8 @@ def LegalizeUint8Int8():
     """
     import tvm
 
-    from .legalize import legalize_matmul
-
     def run(mod, _ctx):
-        return rewrite_calls(mod, {"conv2d": legalize_matmul, "dense": legalize_matmul})
+        rules = {"conv2d": legalize_matmul, "dense": legalize_matmul}
+        return rewrite_calls(mod, rules)
 
     return tvm.transform.module_pass(run, opt_level=0, name="qnn.LegalizeUint8Int8")

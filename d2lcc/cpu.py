@@ -311,7 +311,7 @@ class Roofline:
         return self.peak_gflops / self.bandwidth_gbps
 
     def attainable(self, intensity):
-        """The best GFLOPS a kernel of ``intensity`` FLOPs/byte can reach (or arrays)"""
+        """The best GFLOPS at ``intensity`` FLOPs/byte (a number or an array)."""
         intensity = np.asarray(intensity, dtype=float)
         if intensity.size == 0 or not np.all(np.isfinite(intensity)) or np.any(
                 intensity <= 0):

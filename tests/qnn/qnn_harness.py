@@ -1,4 +1,4 @@
-"""Helpers of the qnn tests: build a one-op module, lower it, compile it for the host, run it."""
+"""Helpers of the qnn tests: build a one-op module, lower, compile for the host, run."""
 
 from __future__ import annotations
 
@@ -15,15 +15,16 @@ def host_target():
 
 
 def build_module(make, arrays):
-    """Return an IRModule whose ``main`` takes tensors shaped like ``arrays`` and returns ``make(*vars)``."""
+    """A module whose ``main`` takes tensors like ``arrays`` and returns make(*vars)."""
     return module_from_types(make, *((a.shape, a.dtype.name) for a in arrays))
 
 
 def module_from_types(make, *types):
-    """Return an IRModule whose ``main`` takes tensors of the given ``(shape, dtype)`` and returns ``make(*vars)``."""
+    """A module whose ``main`` takes tensors of ``types`` and returns make(*vars)."""
     from tvm import relax
 
-    params = [relax.Var(f"x{i}", relax.TensorType(shape, dtype)) for i, (shape, dtype) in enumerate(types)]
+    params = [relax.Var(f"x{i}", relax.TensorType(shape, dtype))
+              for i, (shape, dtype) in enumerate(types)]
     bb = relax.BlockBuilder()
     with bb.function("main", params):
         with bb.dataflow():
@@ -35,11 +36,12 @@ def module_from_types(make, *types):
 def qnn_ops_in(mod) -> list[str]:
     """Names of the qnn operators still called in ``mod``."""
     text = mod.script(show_meta=False)
-    return sorted({line.split("R.qnn.")[1].split("(")[0] for line in text.splitlines() if "R.qnn." in line})
+    lines = [line for line in text.splitlines() if "R.qnn." in line]
+    return sorted({line.split("R.qnn.")[1].split("(")[0] for line in lines})
 
 
 def compile_and_run(mod, arrays):
-    """Compile a module with only plain Relax ops for the host CPU and run ``main`` on ``arrays``."""
+    """Compile a module of plain Relax ops for the host; run ``main`` on ``arrays``."""
     import tvm
     from tvm import relax
 
@@ -47,11 +49,13 @@ def compile_and_run(mod, arrays):
     ex = tvm.compile(mod, target, relax_pipeline=relax.get_default_pipeline(target))
     vm = relax.VirtualMachine(ex, tvm.cpu())
     out = vm["main"](*[tvm.runtime.tensor(np.ascontiguousarray(a)) for a in arrays])
-    return out.numpy()
+    if isinstance(out, tvm.runtime.Tensor):
+        return out.numpy()
+    return tuple(o.numpy() for o in out)  # main returned a tuple
 
 
 def lower_and_run(make, *arrays, passes=()):
-    """Build ``make`` over ``arrays``, run ``passes`` then qnn.transform.Canonicalize, compile and run."""
+    """Build ``make`` over ``arrays``, run ``passes`` and Canonicalize, compile, run."""
     from d2lcc import qnn
 
     mod = build_module(make, arrays)

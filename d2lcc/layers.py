@@ -10,7 +10,7 @@ can edit; they check nothing. The public builders (:func:`schedule_depthwise`,
 :func:`schedule_pool`, :func:`schedule_batch_norm`, :func:`fold_batch_norm`)
 check their arguments with :mod:`d2lcc.checks` and call them. NaN and
 infinities in the data propagate as IEEE arithmetic says; the statistics of
-batch normalization must be finite, with ``var + eps > 0``.
+batch normalization must be finite, with ``eps > 0`` and ``var + eps > 0``.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _statistics(func: str, channels: int, gamma, beta, mean, var, eps) -> float:
         if len(v) != channels:
             raise ValueError(f"{func}: {name} has {len(v)} values, expected one per "
                              f"channel ({channels})")
-    eps = checks.real(func, "eps", eps, minimum=0.0)
+    eps = checks.real(func, "eps", eps, positive=True)
     if not np.all(var + eps > 0):
         raise ValueError(f"{func}: var + eps must be > 0 for every channel "
                          f"(min var={float(np.min(var))}, eps={eps})")
@@ -228,8 +228,8 @@ def batch_norm_te(shape: tuple[int, ...], eps: float = 1e-5, dtype: str = "float
 
     ``shape`` is NCHW, or NCHW[x]c when it has five axes (channel ``c * x + cb``).
     Stages: ``scale`` and ``shift`` (one value per channel), then ``bn``. The
-    kernel computes ``1 / sqrt(var + eps)``: a channel with ``var + eps == 0``
-    gives infinities or NaN, as IEEE arithmetic says.
+    kernel computes ``1 / sqrt(var + eps)`` with ``eps > 0``: a channel whose
+    ``var`` is below ``-eps`` at run time gives NaN, as IEEE arithmetic says.
     """
     from tvm import te
 
@@ -239,7 +239,7 @@ def batch_norm_te(shape: tuple[int, ...], eps: float = 1e-5, dtype: str = "float
                          "(4 or 5 axes)")
     shape = checks.shape(func, "shape", shape)
     check_elements(func, "the input (shape)", shape)
-    eps = checks.real(func, "eps", eps, minimum=0.0)
+    eps = checks.real(func, "eps", eps, positive=True)
     dtype = checks.one_of(func, "dtype", dtype, FLOAT_DTYPES)
     channels = shape[1] * (shape[4] if len(shape) == 5 else 1)
     x = te.placeholder(shape, dtype, name="X")

@@ -76,15 +76,18 @@ def test_batch_norm(x, stats):
     np.testing.assert_allclose(conv.unpack_data(y), ref, rtol=1e-5, atol=1e-5)
 
 
-def test_batch_norm_zero_variance_with_eps_zero_is_refused(x, stats):
+def test_batch_norm_zero_variance_needs_eps(x, stats):
     gamma, beta, mean, var = stats
     var = var.copy()
     var[2] = 0.0
     np.testing.assert_allclose(layers.batch_norm_numpy(x, gamma, beta, mean, var)[:, 2],
                                (x[:, 2] - mean[2]) / np.sqrt(1e-5) * gamma[2] + beta[2],
                                rtol=1e-5)
-    with pytest.raises(ValueError, match="layers.batch_norm_numpy: var \\+ eps"):
+    with pytest.raises(ValueError, match="batch_norm_numpy: eps=0.0 must be > 0"):
         layers.batch_norm_numpy(x, gamma, beta, mean, var, eps=0.0)
+    var[2] = -1e-3  # var + eps < 0
+    with pytest.raises(ValueError, match="layers.batch_norm_numpy: var \\+ eps"):
+        layers.batch_norm_numpy(x, gamma, beta, mean, var)
 
 
 def test_fold_batch_norm(x, stats):
@@ -149,6 +152,8 @@ BAD_CALLS = [
     (layers.batch_norm_numpy, (X, S, S, S, -S), {}, ValueError,
      "var + eps must be > 0"),
     (layers.batch_norm_numpy, (X, S, S, S, S), {"eps": -1.0}, ValueError, "eps=-1.0"),
+    (layers.fold_batch_norm, (W4, S, S, S, S), {"eps": 0}, ValueError,
+     "eps=0.0 must be > 0"),
     (layers.batch_norm_numpy, (X, S, S, S, S), {"eps": float("nan")}, ValueError,
      "eps=nan"),
     (layers.batch_norm_numpy, (X, S, S, S, [1.0] * 8), {}, TypeError, "var must be"),

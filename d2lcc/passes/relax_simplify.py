@@ -8,7 +8,7 @@ call's result has exactly ``x``'s type (so no broadcasting is lost).
 The chapter writes the rewrite twice, and shows both as cells a reader can
 edit: with :class:`relax.PyExprMutator` (:func:`remove_identities`, the body of
 the function pass :func:`SimplifyIdentityArith`) and with the dataflow pattern
-language (:func:`remove_identities_dpl`, checked and called by
+language (:func:`remove_by_pattern`, checked and called by
 :func:`simplify_identity_arith_dpl`). Both ask :func:`identity_operand`.
 """
 
@@ -20,7 +20,7 @@ import tvm_ffi
 from tvm import relax
 from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
-__teaching__ = ("identity_operand", "remove_identities", "remove_identities_dpl")
+__teaching__ = ("identity_operand", "remove_identities", "remove_by_pattern")
 
 # op name -> (identity value, may the constant come first?)
 IDENTITIES = {
@@ -32,8 +32,8 @@ IDENTITIES = {
 
 
 def identity_operand(call):
-    """Return ``x`` if ``call`` is ``x op c`` (or ``c op x`` where ``op`` commutes),
-    ``c`` a constant of identity elements and the call typed like ``x``; else None."""
+    """Return x if call is `x op c` (or `c op x` where op commutes), c a constant
+    of identity elements and the call typed like x; else None."""
     if not isinstance(call, relax.Call) or not isinstance(call.op, tvm.ir.Op):
         return None
     if call.op.name not in IDENTITIES or len(call.args) != 2:
@@ -50,7 +50,7 @@ def identity_operand(call):
 
 
 def remove_identities(func, mod, ctx):
-    """Rebuild ``func``, replacing each call that :func:`identity_operand` accepts."""
+    """Rebuild func, replacing each call that identity_operand accepts."""
 
     @relax.expr_functor.mutator
     class IdentityRemover(relax.PyExprMutator):
@@ -69,8 +69,8 @@ def SimplifyIdentityArith() -> "tvm.transform.Pass":  # noqa: N802 (like TVM's p
                                          name="SimplifyIdentityArith")
 
 
-def remove_identities_dpl(func):
-    """The rewrite of :func:`remove_identities`, written with ``tvm.relax.dpl``."""
+def remove_by_pattern(func):
+    """The rewrite of remove_identities, written with tvm.relax.dpl."""
     x, c = wildcard(), is_const()
     pattern = None
     for op in IDENTITIES:
@@ -85,8 +85,8 @@ def remove_identities_dpl(func):
 
 
 def simplify_identity_arith_dpl(func: "relax.Function") -> "relax.Function":
-    """Return ``func`` rewritten by :func:`remove_identities_dpl`."""
+    """Return ``func`` rewritten by :func:`remove_by_pattern`."""
     if not isinstance(func, relax.Function):
         raise TypeError("simplify_identity_arith_dpl: func must be a relax.Function, "
                         f"got {type(func).__name__}")
-    return remove_identities_dpl(func)
+    return remove_by_pattern(func)

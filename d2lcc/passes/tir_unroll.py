@@ -19,8 +19,8 @@ __teaching__ = ("unroll_short_loops",)
 
 
 def unroll_short_loops(func, max_extent):
-    """Return ``func`` with each innermost serial loop of extent <= ``max_extent``
-    marked as unrolled."""
+    """Return func with each innermost serial loop of extent <= max_extent marked
+    as unrolled."""
     blocks = []
     tvm_ffi.structural_walk(func.body, [(s_tir.SBlock, blocks.append)], order="pre")
     names = [block.name_hint for block in blocks if block.name_hint != "root"]

@@ -40,18 +40,32 @@ def qnn_ops_in(mod) -> list[str]:
     return sorted({line.split("R.qnn.")[1].split("(")[0] for line in lines})
 
 
-def compile_and_run(mod, arrays):
-    """Compile a module of plain Relax ops for the host; run ``main`` on ``arrays``."""
+def compiled(mod):
+    """Compile a module of plain Relax ops for the host; return main as a function.
+
+    The function takes a list of NumPy arrays and returns NumPy (a tuple when
+    ``main`` returns a tuple).
+    """
     import tvm
     from tvm import relax
 
     target = host_target()
     ex = tvm.compile(mod, target, relax_pipeline=relax.get_default_pipeline(target))
-    vm = relax.VirtualMachine(ex, tvm.cpu())
-    out = vm["main"](*[tvm.runtime.tensor(np.ascontiguousarray(a)) for a in arrays])
-    if isinstance(out, tvm.runtime.Tensor):
-        return out.numpy()
-    return tuple(o.numpy() for o in out)  # main returned a tuple
+    main = relax.VirtualMachine(ex, tvm.cpu())["main"]
+
+    def call(arrays):
+        # np.require keeps 0-d arrays 0-d (np.ascontiguousarray makes them 1-d)
+        out = main(*[tvm.runtime.tensor(np.require(a, requirements="C")) for a in arrays])
+        if isinstance(out, tvm.runtime.Tensor):
+            return out.numpy()
+        return tuple(o.numpy() for o in out)  # main returned a tuple
+
+    return call
+
+
+def compile_and_run(mod, arrays):
+    """Compile a module of plain Relax ops for the host; run ``main`` on ``arrays``."""
+    return compiled(mod)(arrays)
 
 
 def lower_and_run(make, *arrays, passes=()):

@@ -1,0 +1,189 @@
+"""The packed NCHW[x]c convolution inside a whole network.
+
+The operator chapter made one convolution fast by packing channels into
+blocks (:mod:`d2lcc.conv`): data ``NCHW[x]c``, weights ``OIHW[x]i[y]o``, one
+vector register per output pixel holding a block of output channels. Here
+the same idea serves a whole network, in three steps:
+
+1. :func:`convert_layout`: every convolution whose channels divide into blocks
+   computes in the packed layout; Relax's ``ConvertLayout`` carries the layout
+   through the element-wise operators and pooling around it and removes the
+   transforms that cancel, so the network stays packed from one convolution to
+   the next. Weights are constants, so their packing is folded away at
+   compile time.
+2. :func:`legalize_conv2d`: a packed convolution (any stride, padding and
+   kernel size) becomes a TensorIR function; after fusion it carries its
+   epilogue (bias, residual addition, ReLU).
+3. :func:`schedule_conv`: each fused kernel gets the operator chapter's
+   register tiling, with the epilogue applied while the accumulators are
+   written out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import checks
+
+
+def channel_block(channels: int, lanes: int) -> int:
+    """The channel block for ``channels``: ``lanes`` if it divides them, else all of them.
+
+    >>> channel_block(64, 16), channel_block(3, 16)
+    (16, 3)
+    """
+    channels = checks.positive_int("nchwc.channel_block", "channels", channels)
+    lanes = checks.positive_int("nchwc.channel_block", "lanes", lanes)
+    return lanes if channels % lanes == 0 else channels
+
+
+def conv2d_nchwc_compute(data, kernel, strides, padding):
+    """TE stages of a packed convolution: ``pad`` (if any) and ``conv``.
+
+    ``data`` is ``[N, C/bc, H, W, bc]``, ``kernel`` ``[O/bo, C/bc, KH, KW, bc, bo]``;
+    the result is ``[N, O/bo, OH, OW, bo]``. ``padding`` is (top, left, bottom, right).
+    """
+    from tvm import te
+
+    n, cc, h, w, bc = (int(d) for d in data.shape)
+    oc, _, kh, kw, _, bo = (int(d) for d in kernel.shape)
+    top, left, bottom, right = padding
+    sh, sw = strides
+    oh = (h + top + bottom - kh) // sh + 1
+    ow = (w + left + right - kw) // sw + 1
+    if top or left or bottom or right:
+        def pad_value(b, c, i, j, x):
+            inside = te.all(i >= top, i < h + top, j >= left, j < w + left)
+            return te.if_then_else(inside, data[b, c, i - top, j - left, x],
+                                   te.const(0, data.dtype))
+
+        data = te.compute((n, cc, h + top + bottom, w + left + right, bc), pad_value,
+                          name="pad")
+    rc, rb = te.reduce_axis((0, cc), "rc"), te.reduce_axis((0, bc), "rb")
+    ri, rj = te.reduce_axis((0, kh), "ri"), te.reduce_axis((0, kw), "rj")
+    return te.compute(
+        (n, oc, oh, ow, bo),
+        lambda b, o, i, j, ob: te.sum(
+            data[b, rc, i * sh + ri, j * sw + rj, rb] * kernel[o, rc, ri, rj, rb, ob],
+            axis=[rc, ri, rj, rb]),
+        name="conv")
+
+
+def _layout_block(layout: str, axis: str) -> int | None:
+    """The block size of ``axis`` in a layout such as ``"NCHW16c"`` (None if unblocked)."""
+    import re
+
+    match = re.search(rf"(\d+){axis}", layout)
+    return int(match.group(1)) if match else None
+
+
+def legalize_conv2d(bb: Any, call: Any):
+    """Legalize a ``relax.nn.conv2d`` call: packed layouts here, the rest as TVM does.
+
+    A convolution in ``NCHW[x]c`` with weights ``OIHW[x]i[y]o`` becomes a call of
+    the TensorIR function :func:`conv2d_nchwc_compute` builds; any other layout
+    goes to TVM's own legalization.
+    """
+    import tvm
+
+    attrs = call.attrs
+    data_layout, kernel_layout = str(attrs.data_layout), str(attrs.kernel_layout)
+    packed = (_layout_block(data_layout, "c") is not None
+              and kernel_layout.startswith("OIHW") and str(attrs.out_layout) ==
+              data_layout.replace(str(_layout_block(data_layout, "c")),
+                                  str(_layout_block(kernel_layout, "o"))))
+    if not packed or int(attrs.groups) != 1 or any(int(d) != 1 for d in attrs.dilation):
+        default = tvm.ir.Op.get("relax.nn.conv2d").get_attr("FLegalize")
+        return default(bb, call)
+    strides = [int(s) for s in attrs.strides]
+    padding = [int(p) for p in attrs.padding]
+    return bb.call_te(conv2d_nchwc_compute, call.args[0], call.args[1], strides, padding,
+                      primfunc_name_hint="conv2d_nchwc")
+
+
+def tile_packed_conv(sch: Any, ow_tile: int) -> None:
+    """Register-tile the ``conv`` block of a fused packed convolution, in place.
+
+    ``ow_tile`` output columns, each a vector of output channels, accumulate in
+    registers over the whole reduction; the kernel's epilogue (bias, residual
+    addition, ReLU: every block after ``conv``) is applied as they are written out.
+    """
+    conv = sch.get_sblock("conv")
+    b, o, i, j, ob, rc, ri, rj, rb = sch.get_loops(conv)
+    jo, ji = sch.split(j, [None, ow_tile])
+    sch.reorder(b, o, i, jo, rc, ri, rj, rb, ji, ob)
+    out = sch.cache_write(conv, 0, "local")
+    for block in sch.get_consumers(out):  # the epilogue, in order
+        sch.reverse_compute_inline(block)
+    sch.reverse_compute_at(out, jo)
+    sch.parallel(sch.fuse(b, o, i))
+    sch.unroll(ji)
+    sch.vectorize(ob)
+    sch.vectorize(sch.get_loops(out)[-1])
+    sch.decompose_reduction(conv, rc)
+
+
+def has_block(sch: Any, name: str) -> bool:
+    """Whether the schedule's function has a block called ``name``."""
+    import tvm
+
+    try:
+        sch.get_sblock(name)
+    except (tvm.error.InternalError, ValueError, RuntimeError):
+        return False
+    return True
+
+
+def schedule_conv(func: Any, ow_tile: int | None = None):
+    """Return ``func`` (a fused packed-convolution PrimFunc) scheduled for this CPU."""
+    import tvm
+    from tvm import s_tir
+
+    sch = s_tir.Schedule(func)
+    width = int(sch.get(sch.get_loops(sch.get_sblock("conv"))[3]).extent)
+    if ow_tile is None:
+        ow_tile = max(d for d in range(1, min(width, 12) + 1) if width % d == 0)
+    pad = sch.get_sblock("pad") if has_block(sch, "pad") else None
+    tile_packed_conv(sch, ow_tile)
+    if pad is not None:
+        loops = sch.get_loops(pad)
+        sch.parallel(sch.fuse(*loops[:3]))
+        sch.vectorize(loops[-1])
+    return sch.mod["main"].with_attr("tirx.is_scheduled", True)
+
+
+def pad_channels(lanes: int):
+    """A pass that pads the input channels of constant-weight convolutions to ``lanes``.
+
+    A convolution whose input channels do not divide into blocks of ``lanes``
+    (the first layer of an image network has 3) would otherwise stay in NCHW,
+    and so would everything up to the next convolution. Zero channels, with
+    zero weights, do not change the result.
+    """
+    import numpy as np
+    from tvm import relax
+    from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
+
+    lanes = checks.positive_int("nchwc.pad_channels", "lanes", lanes)
+    data, weight = wildcard(), is_const()
+    pattern = is_op("relax.nn.conv2d")(data, weight)
+
+    def rewrite(expr, matches):
+        attrs = expr.attrs
+        w = matches[weight].value.numpy()
+        channels = w.shape[1]
+        if (str(attrs.data_layout), str(attrs.kernel_layout)) != ("NCHW", "OIHW") \
+                or int(attrs.groups) != 1 or channels % lanes == 0:
+            return expr
+        extra = lanes - channels % lanes
+        x = relax.op.nn.pad(matches[data], [0, 0, 0, extra, 0, 0, 0, 0])
+        w = np.pad(w, [(0, 0), (0, extra), (0, 0), (0, 0)])
+        return relax.op.nn.conv2d(x, relax.const(w), attrs.strides, attrs.padding,
+                                  attrs.dilation, 1, "NCHW", "OIHW", attrs.out_layout,
+                                  attrs.out_dtype)
+
+    @relax.transform.function_pass(opt_level=0, name="PadConvChannels")
+    def transform(func, mod, ctx):
+        return rewrite_call(pattern, rewrite, func)
+
+    return transform

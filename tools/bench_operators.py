@@ -87,15 +87,18 @@ def bench_conv() -> dict[str, float]:
     """The packed NCHW[x]c convolution of :numref:`sec_operators_conv` against im2col + NumPy and onnxruntime."""
     import numpy as np
 
-    from d2lcc import conv, target
+    import tvm
+
+    from d2lcc import conv, cpu, target
 
     n, c, h, w, o, k, pad = 1, 64, 56, 56, 64, 3, 1
-    block = conv.simd_floats()
+    block = cpu.vector_lanes()
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, c, h, w), dtype=np.float32)
     wt = rng.standard_normal((o, c, k, k), dtype=np.float32)
     ref = conv.conv2d_im2col(x, wt, pad)
-    lib = conv.build(conv.schedule_packed(conv.conv2d_nchwc_te(n, c, h, w, o, k, pad, block)), target.host(THREADS))
+    func = conv.schedule_packed(conv.conv2d_nchwc_te(n, c, h, w, o, k, pad, block))
+    lib = tvm.compile(func, target=target.host(THREADS))
     run, out = conv.runner(lib, conv.pack_data(x, block), conv.pack_weight(wt, block, block),
                            out_shape=(n, o // block, h, w, block))
     run()

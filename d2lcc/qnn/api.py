@@ -100,7 +100,8 @@ def requantize(
     checks.one_of(op, "compute", compute, list(ROUNDINGS))
     if rounding not in ROUNDINGS[compute]:
         raise ValueError(f"{op}: rounding={rounding!r} is not supported with "
-                         f"compute={compute!r}; expected one of {list(ROUNDINGS[compute])}")
+                         f"compute={compute!r}; expected one of "
+                         f"{list(ROUNDINGS[compute])}")
     check_dtype(out_dtype, OUT_DTYPES, op, "out_dtype")
     shape, dtype = tensor_info(data, op, "data")
     check_dtype(dtype, OUT_DTYPES, op, "data")
@@ -133,8 +134,9 @@ def _check_multiplier(op: str, s_in, s_out, compute: str) -> None:
 
 
 def _matmul_params(op, data, weight, zero_points, scales, units, k):
-    """Check conv2d/dense operands; return their four parameters as Relax expressions."""
-    (input_zero_point, kernel_zero_point), (input_scale, kernel_scale) = zero_points, scales
+    """Check conv2d/dense operands; return their four parameters as expressions."""
+    input_zero_point, kernel_zero_point = zero_points
+    input_scale, kernel_scale = scales
     _, ddtype = tensor_info(data, op, "data")
     _, wdtype = tensor_info(weight, op, "weight")
     check_dtype(ddtype, QUANT_DTYPES, op, "data")
@@ -189,7 +191,8 @@ def conv2d(
     wshape, _ = tensor_info(weight, op, "weight")
     dshape, _ = tensor_info(data, op, "data")
     geometry = _conv2d_geometry(dshape, wshape, strides, padding, dilation, groups)
-    zero_points, scales = (input_zero_point, kernel_zero_point), (input_scale, kernel_scale)
+    zero_points = (input_zero_point, kernel_zero_point)
+    scales = (input_scale, kernel_scale)
     k = wshape[1] * wshape[2] * wshape[3]
     qparams = _matmul_params(op, data, weight, zero_points, scales, wshape[0], k)
     attrs = {**geometry, "groups": groups, "out_dtype": out_dtype}
@@ -217,13 +220,13 @@ def _conv2d_geometry(dshape, wshape, strides, padding, dilation, groups):
     if min(wshape[2:]) < 1:
         raise ValueError(f"{op}: the kernel window {wshape[2:]} must be at least 1 x 1")
     if min(conv2d_output_shape(dshape, wshape, strides, pad, dilation)[2:]) < 1:
-        raise ValueError(f"{op}: the kernel {wshape[2:]} (dilation {dilation}) does not "
-                         f"fit the padded input {dshape[2:]} (padding {pad})")
+        raise ValueError(f"{op}: the kernel {wshape[2:]} (dilation {dilation}) does "
+                         f"not fit the padded input {dshape[2:]} (padding {pad})")
     return {"strides": strides, "padding": pad, "dilation": dilation}
 
 
 def _padding(padding, op: str) -> list[int]:
-    """Return padding as ``(top, left, bottom, right)`` from an int, ``(h, w)`` or 4 ints."""
+    """Return padding as (top, left, bottom, right) from an int, (h, w) or 4 ints."""
     if isinstance(padding, (list, tuple)) and len(padding) == 4:
         return pair(padding, op, "padding", 4)
     return pair(padding, op, "padding") * 2
@@ -252,6 +255,8 @@ def dense(
     if len(dshape) != 2 or len(wshape) != 2 or dshape[1] != wshape[1]:
         raise ValueError(f"{op}: data [m, k] and weight [units, k] do not match: "
                          f"{dshape} and {wshape}")
-    zero_points, scales = (input_zero_point, kernel_zero_point), (input_scale, kernel_scale)
-    qparams = _matmul_params(op, data, weight, zero_points, scales, wshape[0], wshape[1])
+    zero_points = (input_zero_point, kernel_zero_point)
+    scales = (input_scale, kernel_scale)
+    units, k = wshape
+    qparams = _matmul_params(op, data, weight, zero_points, scales, units, k)
     return make_call("dense", [data, weight, *qparams], {"out_dtype": out_dtype})

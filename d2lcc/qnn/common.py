@@ -24,14 +24,14 @@ from .params import DTYPE_RANGES, INT32_MAX, constant_value
 if TYPE_CHECKING:
     from tvm import relax
 
-#: A lowering rule: given the BlockBuilder and a qnn call, emit steps, return the result.
+#: A lowering rule: given the BlockBuilder and a qnn call, emit steps, return a result.
 LegalizeFunc = Callable[["relax.BlockBuilder", "relax.Call"], "relax.Expr"]
 
 _RULES: dict[str, LegalizeFunc] = {}
 
 
 def register_legalize(name: str) -> Callable[[LegalizeFunc], LegalizeFunc]:
-    """Decorator: make the function the lowering rule of ``qnn.<name>`` (replacing any)."""
+    """Decorator: make the function the lowering rule of ``qnn.<name>``."""
     checks.string("qnn.common.register_legalize", "name", name)
 
     def register(rule: LegalizeFunc) -> LegalizeFunc:
@@ -48,11 +48,12 @@ def legalizations() -> dict[str, LegalizeFunc]:
 
 
 def check_rule_args(func: str, bb: Any, call: Any) -> None:
-    """Raise a TypeError naming ``func`` unless ``bb`` is a BlockBuilder and ``call`` a Call."""
+    """Raise a TypeError unless ``bb`` is a BlockBuilder and ``call`` a Call."""
     from tvm import relax
 
     if not isinstance(bb, relax.BlockBuilder):
-        raise TypeError(f"{func}: bb must be a relax.BlockBuilder, got {type(bb).__name__}")
+        raise TypeError(f"{func}: bb must be a relax.BlockBuilder, "
+                        f"got {type(bb).__name__}")
     if not isinstance(call, relax.Call):
         raise TypeError(f"{func}: call must be a relax.Call, got {type(call).__name__}")
 
@@ -64,7 +65,7 @@ def is_zero(expr: Any) -> bool:
 
 
 def const_along(values: Any, axis: int, ndim: int, dtype: str):
-    """Return a scalar or 1-D NumPy parameter as a constant that broadcasts along ``axis``."""
+    """Return a scalar or 1-D NumPy parameter as a constant along ``axis``."""
     from tvm import relax
 
     func = "qnn.common.const_along"
@@ -80,7 +81,8 @@ def const_along(values: Any, axis: int, ndim: int, dtype: str):
     return relax.const(values, dtype)
 
 
-def along(bb: relax.BlockBuilder, expr: Any, axis: int, ndim: int, dtype: str | None = None):
+def along(bb: relax.BlockBuilder, expr: Any, axis: int, ndim: int,
+          dtype: str | None = None):
     """Return a scalar or per-channel parameter shaped to broadcast along ``axis``.
 
     With ``dtype``, the parameter is also converted (folded for a constant).
@@ -94,7 +96,8 @@ def along(bb: relax.BlockBuilder, expr: Any, axis: int, ndim: int, dtype: str | 
         raise TypeError(f"qnn.common.along: bb must be a relax.BlockBuilder, "
                         f"got {type(bb).__name__}")
     if len(expr.ty.shape) == 1:
-        expr = bb.emit(relax.op.reshape(expr, [-1 if d == axis else 1 for d in range(ndim)]))
+        shape = [-1 if d == axis else 1 for d in range(ndim)]
+        expr = bb.emit(relax.op.reshape(expr, shape))
     if dtype is not None and str(expr.ty.dtype) != dtype:
         expr = bb.emit(relax.op.astype(expr, dtype))
     return expr
@@ -144,9 +147,10 @@ def accumulator_bound(k: int, data_dtype: str, input_zero_point: int,
     """
     func = "qnn.common.accumulator_bound"
     k = checks.nonnegative_int(func, "k", k, maximum=2**62)
-    dmax = max(abs(v) for v in DTYPE_RANGES[checks.string(func, "data_dtype", data_dtype)])
-    wmax = max(abs(v) for v in DTYPE_RANGES[checks.string(func, "weight_dtype",
-                                                          weight_dtype)])
+    checks.one_of(func, "data_dtype", data_dtype, list(DTYPE_RANGES))
+    checks.one_of(func, "weight_dtype", weight_dtype, list(DTYPE_RANGES))
+    dmax = max(abs(v) for v in DTYPE_RANGES[data_dtype])
+    wmax = max(abs(v) for v in DTYPE_RANGES[weight_dtype])
     zd = abs(checks.integer(func, "input_zero_point", int(input_zero_point)))
     zw = int(np.max(np.abs(np.asarray(kernel_zero_points, np.int64)), initial=0))
     return k * (dmax + zd) * (wmax + zw)
@@ -154,7 +158,7 @@ def accumulator_bound(k: int, data_dtype: str, input_zero_point: int,
 
 def check_accumulator(op: str, k: int, data_dtype: str, input_zero_point: int,
                       weight_dtype: str, kernel_zero_points: Any) -> None:
-    """Raise a ValueError naming ``op`` if int32 steps of the lowering could overflow."""
+    """Raise a ValueError naming ``op`` if int32 steps of the lowering can overflow."""
     bound = accumulator_bound(k, data_dtype, input_zero_point, weight_dtype,
                               kernel_zero_points)
     if bound > INT32_MAX:

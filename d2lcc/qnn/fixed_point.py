@@ -31,7 +31,7 @@ SHIFT_RANGE = (1, 62)
 
 def fixed_point_multiplier(multiplier: Any, op: str = "qnn.requantize",
                            what: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(mantissa, shift)`` (int64 arrays) with ``multiplier ~= mantissa * 2**-shift``.
+    """Return int64 ``(mantissa, shift)`` with ``multiplier ~= mantissa * 2**-shift``.
 
     ``mantissa`` has 31 significant bits, in ``[2**30, 2**31)``, and ``shift``
     lies in ``[1, 62]``: multipliers that round (at 31 bits) to a value outside
@@ -45,7 +45,8 @@ def fixed_point_multiplier(multiplier: Any, op: str = "qnn.requantize",
     m = np.asarray(multiplier, np.float64)
     source = f" ({what})" if what else ""
     if not np.all(np.isfinite(m) & (m > 0)):
-        raise ValueError(f"{op}: the multiplier {m}{source} must be positive and finite")
+        raise ValueError(f"{op}: the multiplier {m}{source} must be positive and "
+                         "finite")
     frac, exp = np.frexp(m)  # m = frac * 2**exp, frac in [0.5, 1)
     mantissa = np.round(frac * 2.0**31).astype(np.int64)
     carry = mantissa == 2**31  # frac rounded up to 1.0
@@ -100,7 +101,8 @@ def lower_rescale(bb: relax.BlockBuilder, x: relax.Expr, mantissa: np.ndarray,
 
     func = "qnn.fixed_point.lower_rescale"
     if not isinstance(bb, relax.BlockBuilder):
-        raise TypeError(f"{func}: bb must be a relax.BlockBuilder, got {type(bb).__name__}")
+        raise TypeError(f"{func}: bb must be a relax.BlockBuilder, "
+                        f"got {type(bb).__name__}")
     if not isinstance(x, relax.Expr):
         raise TypeError(f"{func}: x must be a Relax expression, got {type(x).__name__}")
     checks.one_of("qnn.fixed_point.lower_rescale", "rounding", rounding,

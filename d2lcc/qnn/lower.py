@@ -43,7 +43,7 @@ def lower_quantize(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
 
 @register_legalize("dequantize")
 def _lower_dequantize(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
-    """``float32(data - zero_point) * scale``, the difference exact in int32 or int64."""
+    """``float32(data - zero_point) * scale``, the difference exact (int32/int64)."""
     data, scale, zero_point = call.args
     axis, ndim = int(call.attrs["axis"]), len(data.ty.shape)
     x = centered(bb, data, zero_point, axis, ndim)
@@ -88,7 +88,7 @@ def _per_tensor(call: relax.Call) -> tuple[int, str]:
 
 @register_legalize("add")
 def _lower_add(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
-    """``round(M_l * (l - z_l)) + round(M_r * (r - z_r))``, exact in float64, saturated."""
+    """``round(M_l * (l - z_l)) + round(M_r * (r - z_r))`` in float64, saturated."""
     lhs, rhs, s_l, z_l, s_r, z_r, s_o, z_o = call.args
     op, (ndim, dtype) = "qnn.add", _per_tensor(call)
     s_o = as_array(s_o, op, "output_scale")
@@ -108,7 +108,8 @@ def _lower_mul(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
     op, (ndim, dtype) = "qnn.mul", _per_tensor(call)
     s_l, s_r = as_array(s_l, op, "lhs_scale"), as_array(s_r, op, "rhs_scale")
     m = requantize_multiplier(s_l, as_array(s_o, op, "output_scale"), s_r, op=op)
-    prod = relax.op.multiply(centered(bb, lhs, z_l, 0, ndim), centered(bb, rhs, z_r, 0, ndim))
+    lhs, rhs = centered(bb, lhs, z_l, 0, ndim), centered(bb, rhs, z_r, 0, ndim)
+    prod = relax.op.multiply(lhs, rhs)
     x = _rounded(bb, bb.emit(prod), relax.const(np.float64(m), "float64"), "float64")
     return saturate(bb, x, z_o, dtype, 0, ndim)
 
@@ -118,7 +119,8 @@ def _lower_concatenate(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
     """Requantize every input whose parameters differ from the output's, then concat."""
     tensors, scales, zps, s_o, z_o = call.args
     op = "qnn.concatenate"
-    s_out, z_out = as_array(s_o, op, "output_scale"), as_array(z_o, op, "output_zero_point")
+    s_out = as_array(s_o, op, "output_scale")
+    z_out = as_array(z_o, op, "output_zero_point")
     parts = []
     for i, (t, s, z) in enumerate(zip(tensors.fields, scales.fields, zps.fields)):
         s_in = as_array(s, op, f"input_scales[{i}]")
@@ -128,6 +130,7 @@ def _lower_concatenate(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
             continue
         ndim, dtype = max(1, len(t.ty.shape)), str(t.ty.dtype)
         m = requantize_multiplier(s_in, s_out, op=op)
-        x = _rounded(bb, centered(bb, t, z, 0, ndim), relax.const(m, "float32"), "float32")
+        x = centered(bb, t, z, 0, ndim)
+        x = _rounded(bb, x, relax.const(m, "float32"), "float32")
         parts.append(bb.emit(saturate(bb, x, z_o, dtype, 0, ndim)))
     return relax.op.concat(parts, axis=int(call.attrs["axis"]))

@@ -8,7 +8,8 @@ and ``K`` the number of products per output,
 so the expensive part is an ordinary integer convolution (matrix product) of
 the raw 8-bit tensors. Every step is int32; a call whose steps could overflow
 is refused (:func:`d2lcc.qnn.common.check_accumulator`), and with no products
-at all (``K = 0``) the result is zeros. The second term pools the data over channels and the
+at all (``K = 0``) the result is zeros. The second term pools the data over
+channels and the
 window; the third sums the weights of every output channel (folded when the
 weight is a constant); the fourth is a constant. Terms whose zero point is 0
 are not emitted, so a symmetric conv2d lowers to a single ``R.nn.conv2d``.
@@ -30,7 +31,7 @@ def _zero_points(call, op: str) -> tuple[int, np.ndarray]:
 
 
 def _weight_sums(bb: relax.BlockBuilder, weight, axes: list[int]):
-    """Per-output-channel sums of the weight: a constant when the weight is one, else emitted."""
+    """Per-output-channel sums of the weight: a constant for a constant weight."""
     values = constant_value(weight)
     if values is not None:
         return values.astype(np.int64).sum(axis=tuple(axes))
@@ -66,7 +67,7 @@ def _ints(values) -> list[int]:
 
 
 def _times(bb: relax.BlockBuilder, x, factor: np.ndarray, axis: int, ndim: int):
-    """Emit ``x * factor`` (a scalar or per-channel constant); a factor 1 emits nothing."""
+    """Emit ``x * factor`` (a scalar or per-channel constant); 1 emits nothing."""
     if factor.ndim == 0 and factor == 1:
         return x
     return bb.emit(relax.op.multiply(x, const_along(factor, axis, ndim, "int32")))
@@ -74,7 +75,7 @@ def _times(bb: relax.BlockBuilder, x, factor: np.ndarray, axis: int, ndim: int):
 
 def _combine(bb: relax.BlockBuilder, acc, pooled, zw: np.ndarray, wsums, zd: int,
              k: int, axis: int, ndim: int):
-    """``acc - zw * pooled - zd * wsums + k * zd * zw``, leaving out the terms that are zero.
+    """``acc - zw * pooled - zd * wsums + k * zd * zw``, leaving out zero terms.
 
     With a constant weight the last two terms are one folded constant. The last
     operation is returned unemitted, so it binds to the variable of the replaced call.

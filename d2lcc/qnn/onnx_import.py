@@ -6,8 +6,10 @@ four operators and maps each one to the dialect, the way the 2019 QNN
 frontends did:
 
 - QuantizeLinear -> ``qnn.quantize``; DequantizeLinear -> ``qnn.dequantize``;
-- QLinearConv -> ``qnn.conv2d`` (+ the int32 bias) -> ``qnn.requantize`` (scale ``x_scale * w_scale``);
-- QLinearMatMul -> ``qnn.dense`` (the constant ``b [k, n]`` transposed) -> ``qnn.requantize``.
+- QLinearConv -> ``qnn.conv2d`` (+ the int32 bias) -> ``qnn.requantize`` (with
+  scale ``x_scale * w_scale``);
+- QLinearMatMul -> ``qnn.dense`` (the constant ``b [k, n]`` transposed) ->
+  ``qnn.requantize``.
 
 Scales and zero points must be initializers; graph inputs need static shapes.
 """
@@ -24,14 +26,15 @@ SUPPORTED = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul
 
 
 class _Graph:
-    """The values of an ONNX graph while it is imported: constants (NumPy) and Relax expressions."""
+    """An ONNX graph's values while it is imported: constants (NumPy), Relax exprs."""
 
     def __init__(self, bb, constants: dict[str, np.ndarray]):
         self.bb, self.constants, self.values = bb, constants, {}
 
     def const(self, name: str, node) -> np.ndarray:
         if name not in self.constants:
-            raise ValueError(f"qnn.onnx_import: {node.op_type} node {node.name!r} needs {name!r} to be an initializer")
+            raise ValueError(f"qnn.onnx_import: {node.op_type} node {node.name!r} "
+                             f"needs {name!r} to be an initializer")
         return self.constants[name]
 
     def tensor(self, name: str):
@@ -51,17 +54,20 @@ def _attrs(node) -> dict[str, Any]:
 def _quantize(g: _Graph, node, attrs):
     x, s, z = node.input[:3]
     zp = g.const(z, node)
-    return api.quantize(g.tensor(x), g.const(s, node), zp.astype(np.int32), zp.dtype.name, attrs.get("axis", 1))
+    return api.quantize(g.tensor(x), g.const(s, node), zp.astype(np.int32),
+                        zp.dtype.name, attrs.get("axis", 1))
 
 
 def _dequantize(g: _Graph, node, attrs):
     q, s, z = node.input[:3]
-    return api.dequantize(g.tensor(q), g.const(s, node), g.const(z, node).astype(np.int32), attrs.get("axis", 1))
+    zp = g.const(z, node).astype(np.int32)
+    return api.dequantize(g.tensor(q), g.const(s, node), zp, attrs.get("axis", 1))
 
 
 def _requantized(g: _Graph, acc, in_scale, y_scale, y_zp, axis: int):
     acc = g.bb.emit(acc)
-    return api.requantize(acc, in_scale, 0, y_scale, y_zp.astype(np.int32), y_zp.dtype.name, axis=axis)
+    return api.requantize(acc, in_scale, 0, y_scale, y_zp.astype(np.int32),
+                          y_zp.dtype.name, axis=axis)
 
 
 def _qlinear_conv(g: _Graph, node, attrs):
@@ -69,18 +75,22 @@ def _qlinear_conv(g: _Graph, node, attrs):
 
     x, xs, xz, w, ws, wz, ys, yz = node.input[:8]
     if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-        raise ValueError(f"qnn.onnx_import: QLinearConv node {node.name!r}: only explicit pads are supported")
+        raise ValueError(f"qnn.onnx_import: QLinearConv node {node.name!r}: only "
+                         "explicit pads are supported")
     t, l, b, r = attrs.get("pads", [0, 0, 0, 0])
     xs_, ws_ = g.const(xs, node), g.const(ws, node)
+    zd, zw = (g.const(name, node).astype(np.int32) for name in (xz, wz))
     acc = api.conv2d(
-        g.tensor(x), g.tensor(w), g.const(xz, node).astype(np.int32), g.const(wz, node).astype(np.int32),
-        xs_, ws_, strides=tuple(attrs.get("strides", [1, 1])), padding=(t, l, b, r),
-        dilation=tuple(attrs.get("dilations", [1, 1])), groups=int(attrs.get("group", 1)),
+        g.tensor(x), g.tensor(w), zd, zw, xs_, ws_,
+        strides=tuple(attrs.get("strides", [1, 1])), padding=(t, l, b, r),
+        dilation=tuple(attrs.get("dilations", [1, 1])),
+        groups=int(attrs.get("group", 1)),
     )  # fmt: skip
     if len(node.input) > 8 and node.input[8]:
         bias = g.const(node.input[8], node).astype(np.int32).reshape(1, -1, 1, 1)
         acc = relax.op.add(g.bb.emit(acc), relax.const(bias))
-    return _requantized(g, acc, np.float32(xs_) * ws_, g.const(ys, node), g.const(yz, node), axis=1)
+    in_scale = np.float32(xs_) * ws_
+    return _requantized(g, acc, in_scale, g.const(ys, node), g.const(yz, node), axis=1)
 
 
 def _qlinear_matmul(g: _Graph, node, _attrs):
@@ -89,9 +99,10 @@ def _qlinear_matmul(g: _Graph, node, _attrs):
     a, as_, az, b, bs, bz, ys, yz = node.input[:8]
     weight = relax.const(np.ascontiguousarray(g.const(b, node).T))
     as_, bs_ = g.const(as_, node), g.const(bs, node)
-    zero_points = (g.const(az, node).astype(np.int32), g.const(bz, node).astype(np.int32))
+    zero_points = [g.const(name, node).astype(np.int32) for name in (az, bz)]
     acc = api.dense(g.tensor(a), weight, *zero_points, as_, bs_)
-    return _requantized(g, acc, np.float32(as_) * bs_, g.const(ys, node), g.const(yz, node), axis=1)
+    in_scale = np.float32(as_) * bs_
+    return _requantized(g, acc, in_scale, g.const(ys, node), g.const(yz, node), axis=1)
 
 
 _CONVERTERS: dict[str, Callable] = {
@@ -111,19 +122,29 @@ def _input_vars(graph, constants) -> list:
         if value.name in constants:
             continue
         ttype = value.type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in ttype.shape.dim]
+        dims = [d.dim_value if d.HasField("dim_value") else None
+                for d in ttype.shape.dim]
         if any(d is None for d in dims):
-            raise ValueError(f"qnn.onnx_import: graph input {value.name!r} needs a static shape, got {dims}")
+            raise ValueError(f"qnn.onnx_import: graph input {value.name!r} needs a "
+                             f"static shape, got {dims}")
         dtype = np.dtype(helper.tensor_dtype_to_np_dtype(ttype.elem_type)).name
         params.append(relax.Var(value.name, relax.TensorType(dims, dtype)))
     return params
 
 
 def from_onnx(model) -> Any:
-    """Return an IRModule whose ``main`` computes ``model`` (an ``onnx.ModelProto``) with qnn operators."""
+    """Return an IRModule whose ``main`` computes ``model`` with qnn operators.
+
+    ``model`` is an ``onnx.ModelProto`` made of the operators in ``SUPPORTED``.
+    """
     from onnx import numpy_helper
     from tvm import relax
 
+    import onnx
+
+    if not isinstance(model, onnx.ModelProto):
+        raise TypeError(f"qnn.onnx_import.from_onnx: model must be an onnx.ModelProto, "
+                        f"got {type(model).__name__}")
     graph = model.graph
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     params = _input_vars(graph, constants)
@@ -135,10 +156,12 @@ def from_onnx(model) -> Any:
             for node in graph.node:
                 if node.op_type not in _CONVERTERS:
                     raise ValueError(
-                        f"qnn.onnx_import: operator {node.op_type!r} (node {node.name!r}) is not supported; "
+                        f"qnn.onnx_import: operator {node.op_type!r} (node "
+                        f"{node.name!r}) is not supported; "
                         f"supported: {list(SUPPORTED)}"
                     )
-                g.values[node.output[0]] = bb.emit(_CONVERTERS[node.op_type](g, node, _attrs(node)))
+                value = _CONVERTERS[node.op_type](g, node, _attrs(node))
+                g.values[node.output[0]] = bb.emit(value)
             outs = [g.values[o.name] for o in graph.output]
             out = bb.emit_output(outs[0] if len(outs) == 1 else relax.Tuple(outs))
         bb.emit_func_output(out)

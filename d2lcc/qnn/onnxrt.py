@@ -1,4 +1,4 @@
-"""onnxruntime as an independent reference: one-node ONNX models of the quantized operators.
+"""onnxruntime as an independent reference: one-node ONNX models of quantized operators.
 
 Each function builds a single-node ONNX model (opset 13) in memory and runs it
 with onnxruntime's CPU provider, so tests and sections can compare a qnn
@@ -17,17 +17,21 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import checks
+
 OPSET = 13
 
 
-def _run(op_type: str, inputs: dict[str, np.ndarray], out_dtype, attrs: dict | None = None) -> np.ndarray:
-    """Build a one-node model over ``inputs`` (in order) and return its only output (of ``out_dtype``)."""
+def _run(op_type: str, inputs: dict[str, np.ndarray], out_dtype,
+         attrs: dict | None = None) -> np.ndarray:
+    """Build a one-node model over ``inputs`` (in order); return its only output."""
     import onnxruntime as ort
     from onnx import helper
 
     names = list(inputs)
     elem = helper.np_dtype_to_tensor_dtype
-    vin = [helper.make_tensor_value_info(n, elem(v.dtype), v.shape) for n, v in inputs.items()]
+    vin = [helper.make_tensor_value_info(n, elem(v.dtype), v.shape)
+           for n, v in inputs.items()]
     out = helper.make_tensor_value_info("y", elem(np.dtype(out_dtype)), None)
     node = helper.make_node(op_type, names, ["y"], **(attrs or {}))
     graph = helper.make_graph([node], op_type, vin, [out])
@@ -35,23 +39,32 @@ def _run(op_type: str, inputs: dict[str, np.ndarray], out_dtype, attrs: dict | N
     model.ir_version = 8
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
     return session.run(None, {n: np.ascontiguousarray(v) for n, v in inputs.items()})[0]
+
+
+def _check(func: str, **arrays) -> None:
+    for name, value in arrays.items():
+        checks.array(func, name, value)
 
 
 def _f32(value) -> np.ndarray:
     return np.asarray(value, np.float32)
 
 
-def quantize_linear(x: np.ndarray, scale, zero_point, dtype: str = "uint8", axis: int = 1) -> np.ndarray:
-    """ONNX ``QuantizeLinear``: ``saturate(round_half_to_even(x / scale) + zero_point)``."""
+def quantize_linear(x: np.ndarray, scale, zero_point, dtype: str = "uint8",
+                    axis: int = 1) -> np.ndarray:
+    """ONNX ``QuantizeLinear``: ``saturate(round_half_to_even(x / scale) + zp)``."""
+    _check("qnn.onnxrt.quantize_linear", x=x)
+    checks.one_of("qnn.onnxrt.quantize_linear", "dtype", dtype, ["uint8", "int8"])
     inputs = {"x": _f32(x), "s": _f32(scale), "z": np.asarray(zero_point, dtype)}
     return _run("QuantizeLinear", inputs, dtype, {"axis": axis})
 
 
 def dequantize_linear(q: np.ndarray, scale, zero_point, axis: int = 1) -> np.ndarray:
     """ONNX ``DequantizeLinear``: ``(q - zero_point) * scale``."""
-    q = np.asarray(q)
+    _check("qnn.onnxrt.dequantize_linear", q=q)
     inputs = {"q": q, "s": _f32(scale), "z": np.asarray(zero_point, q.dtype)}
     return _run("DequantizeLinear", inputs, np.float32, {"axis": axis})
 
@@ -70,7 +83,8 @@ def qlinear_conv(
     dilation: Sequence[int] = (1, 1),
     groups: int = 1,
 ) -> np.ndarray:
-    """ONNX ``QLinearConv`` (NCHW/OIHW, no bias); ``padding`` is ``(top, left, bottom, right)``."""
+    """ONNX ``QLinearConv`` without bias; ``padding`` is (top, left, bottom, right)."""
+    _check("qnn.onnxrt.qlinear_conv", x=x, w=w)
     inputs = {
         "x": x,
         "xs": _f32(x_scale),
@@ -81,12 +95,15 @@ def qlinear_conv(
         "ys": _f32(y_scale),
         "yz": np.asarray(y_zero_point, x.dtype),
     }
-    attrs = {"strides": list(strides), "pads": list(padding), "dilations": list(dilation), "group": groups}
+    attrs = {"strides": list(strides), "pads": list(padding),
+             "dilations": list(dilation), "group": groups}
     return _run("QLinearConv", inputs, x.dtype, attrs)
 
 
-def qlinear_matmul(a: np.ndarray, a_scale, a_zero_point, b: np.ndarray, b_scale, b_zero_point, y_scale, y_zero_point):
-    """ONNX ``QLinearMatMul`` of ``a [m, k]`` and ``b [k, n]``, output in ``a``'s dtype."""
+def qlinear_matmul(a: np.ndarray, a_scale, a_zero_point, b: np.ndarray, b_scale,
+                   b_zero_point, y_scale, y_zero_point) -> np.ndarray:
+    """ONNX ``QLinearMatMul`` of ``a [m, k]`` and ``b [k, n]``, in ``a``'s dtype."""
+    _check("qnn.onnxrt.qlinear_matmul", a=a, b=b)
     inputs = {
         "a": a,
         "as": _f32(a_scale),

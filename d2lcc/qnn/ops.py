@@ -1,4 +1,4 @@
-"""Registration of the ``qnn`` operators as real Relax operators, with their type inference.
+"""Registration of the ``qnn`` operators as Relax operators, with their type inference.
 
 Each operator is registered under the name ``relax.qnn.<op>``; the Relax
 printer prints any operator whose name starts with ``relax.`` as ``R.<rest>``,
@@ -43,25 +43,26 @@ def op_name(name: str) -> str:
 
 
 def get(name: str):
-    """Return the ``tvm.ir.Op`` of a dialect operator, registering all of them on first use."""
+    """Return the ``tvm.ir.Op`` of a dialect operator (registering all on first use)."""
     import tvm
 
     if not isinstance(name, str) or name not in OP_DOCS:
-        raise ValueError(f"qnn.ops.get: unknown operator name={name!r}; expected one of "
-                         f"{sorted(OP_DOCS)}")
+        raise ValueError(f"qnn.ops.get: unknown operator name={name!r}; expected one "
+                         f"of {sorted(OP_DOCS)}")
     if not _registered:
         register_all()
     return tvm.ir.Op.get(op_name(name))
 
 
 def make_call(name: str, args: list, attrs: dict):
-    """Return the ``relax.Call`` of dialect operator ``name`` with ``args`` and ``attrs``."""
+    """Return the ``relax.Call`` of operator ``name`` with ``args`` and ``attrs``."""
     import tvm
     from tvm import relax
 
     checks.one_of("qnn.ops.make_call", "name", name, OP_DOCS)
     if not isinstance(args, (list, tuple)):
-        raise TypeError(f"qnn.ops.make_call: args must be a list, got {type(args).__name__}")
+        raise TypeError(f"qnn.ops.make_call: args must be a list, "
+                        f"got {type(args).__name__}")
     if not isinstance(attrs, dict):
         raise TypeError(f"qnn.ops.make_call: attrs must be a dict, "
                         f"got {type(attrs).__name__}")
@@ -69,7 +70,7 @@ def make_call(name: str, args: list, attrs: dict):
 
 
 def is_qnn_call(expr: Any, name: str | None = None) -> bool:
-    """Return whether ``expr`` is a call of a dialect operator (of ``name``, if given)."""
+    """Return whether ``expr`` calls a dialect operator (``name``, if given)."""
     import tvm
     from tvm import relax
 
@@ -103,7 +104,7 @@ def register_all() -> None:
 
 
 def legalize(bb, call):
-    """FLegalize: lower a qnn call with its rule registered in :mod:`d2lcc.qnn.common`."""
+    """FLegalize: lower a qnn call with its rule registered in d2lcc.qnn.common."""
     check_rule_args("qnn.ops.legalize", bb, call)
     if not is_qnn_call(call):
         raise ValueError(f"qnn.ops.legalize: call must call a qnn operator, "
@@ -111,7 +112,7 @@ def legalize(bb, call):
     return legalizations()[str(call.op.name).rsplit(".", 1)[-1]](bb, call)
 
 
-# ----------------------------------------------------------------------------- type inference
+# --------------------------------------------------------------------- type inference
 
 
 def _check_call(func: str, call) -> None:

@@ -39,7 +39,7 @@ ParamLike = Union[float, int, np.ndarray, Any]
 
 def dtype_range(dtype: str, op: str = "qnn.params.dtype_range",
                 arg: str = "dtype") -> tuple[int, int]:
-    """Return ``(qmin, qmax)`` of a quantized dtype, or raise naming ``op`` and ``arg``."""
+    """Return ``(qmin, qmax)`` of a quantized dtype, or raise naming ``op``, ``arg``."""
     checks.string("qnn.params.dtype_range", "op", op)
     checks.string("qnn.params.dtype_range", "arg", arg)
     if not isinstance(dtype, str):
@@ -115,7 +115,8 @@ def _check_expr_dtype(expr: Any, dtype: str, op: str, arg: str) -> None:
         raise TypeError(f"{op}: {arg} must have dtype {dtype}, got {got}")
 
 
-def scale_values(value: Any, op: str, arg: str, channels: int | None = None) -> np.ndarray:
+def scale_values(value: Any, op: str, arg: str,
+                 channels: int | None = None) -> np.ndarray:
     """Return a number or 1-D array of scales as float32 after checking them.
 
     Each must be positive and finite, also once rounded to float32.
@@ -172,7 +173,7 @@ def _integers(arr: np.ndarray, op: str, arg: str) -> list[int]:
 
 def zero_point_values(value: Any, dtype: str, op: str, arg: str,
                       channels: int | None = None) -> np.ndarray:
-    """Return a number or 1-D array of zero points as int64 after checking they fit ``dtype``.
+    """Return a number or 1-D array of zero points as int64, checked to fit ``dtype``.
 
     The range is checked on the exact values, before any cast.
     """
@@ -216,13 +217,13 @@ def _check_range(arr, ints: list[int], dtype: str, lo: int, hi: int, op: str, ar
 
 
 def as_array(expr: Any, op: str, arg: str) -> np.ndarray:
-    """Return the value of a constant parameter; raise a ValueError for anything else."""
+    """Return the value of a constant parameter; anything else raises a ValueError."""
     checks.string("qnn.params.as_array", "op", op)
     checks.string("qnn.params.as_array", "arg", arg)
     values = constant_value(expr)
     if values is None:
-        raise ValueError(f"{op}: {arg} must be a constant (relax.Constant) to be lowered, "
-                         f"got {type(expr).__name__}")
+        raise ValueError(f"{op}: {arg} must be a constant (relax.Constant) to be "
+                         f"lowered, got {type(expr).__name__}")
     return values
 
 

@@ -18,7 +18,8 @@ import numpy as np
 
 from .. import checks
 from .common import check_accumulator
-from .fixed_point import FIXED_POINT_ROUNDINGS, fixed_point_multiplier, rescale_reference
+from .fixed_point import (FIXED_POINT_ROUNDINGS, fixed_point_multiplier,
+                          rescale_reference)
 from .params import (DTYPE_RANGES, OUT_DTYPES, QUANT_DTYPES, requantize_multiplier,
                      scale_ratio, scale_values, zero_point_values)
 
@@ -26,7 +27,8 @@ from .params import (DTYPE_RANGES, OUT_DTYPES, QUANT_DTYPES, requantize_multipli
 def _data(func: str, data: Any, dtypes: Sequence[str]) -> np.ndarray:
     if not isinstance(data, np.ndarray):
         if isinstance(data, (str, bytes)) or data is None:
-            raise TypeError(f"{func}: data must be a NumPy array, got {type(data).__name__}")
+            raise TypeError(f"{func}: data must be a NumPy array, "
+                            f"got {type(data).__name__}")
         data = np.asarray(data)
     return checks.array(func, "data", data, dtypes=list(dtypes))
 
@@ -103,8 +105,10 @@ def requantize(
     c = q.shape[axis] if q.ndim else None
     s_in = scale_values(input_scale, func, "input_scale", c)
     s_out = scale_values(output_scale, func, "output_scale", c)
-    z_in = zero_point_values(input_zero_point, q.dtype.name, func, "input_zero_point", c)
-    z_out = zero_point_values(output_zero_point, out_dtype, func, "output_zero_point", c)
+    z_in = zero_point_values(input_zero_point, q.dtype.name, func,
+                             "input_zero_point", c)
+    z_out = zero_point_values(output_zero_point, out_dtype, func,
+                              "output_zero_point", c)
     diff = q.astype(np.int64) - _along(z_in, axis, q.ndim)  # exact
     z_out = _along(z_out, axis, q.ndim)
     if compute == "fixed_point":
@@ -150,8 +154,10 @@ def conv2d(
     if c != cg * groups or o % groups or min(kh, kw) < 1:
         raise ValueError(f"{func}: weight {w.shape} does not fit data {d.shape} with "
                          f"groups={groups}")
-    zd = int(zero_point_values(input_zero_point, d.dtype.name, func, "input_zero_point"))
-    zw = zero_point_values(kernel_zero_point, w.dtype.name, func, "kernel_zero_point", o)
+    zd = int(zero_point_values(input_zero_point, d.dtype.name, func,
+                               "input_zero_point"))
+    zw = zero_point_values(kernel_zero_point, w.dtype.name, func,
+                           "kernel_zero_point", o)
     check_accumulator(func, cg * kh * kw, d.dtype.name, zd, w.dtype.name, zw)
     x = np.pad(d.astype(np.int64) - zd, ((0, 0), (0, 0), (t, b), (l, r)))
     ww = w.astype(np.int64) - _along(zw, 0, 4)
@@ -174,15 +180,16 @@ def conv2d(
 
 def dense(data: np.ndarray, weight: np.ndarray, input_zero_point,
           kernel_zero_point) -> np.ndarray:
-    """Reference of :func:`d2lcc.qnn.dense`: ``(data - zd) @ (weight - zw).T``, exact."""
+    """Reference of :func:`d2lcc.qnn.dense`: ``(data - zd) @ (weight - zw).T``."""
     func = "qnn.reference.dense"
     d = checks.array(func, "data", _data(func, data, QUANT_DTYPES), ndim=2)
     w = _weight(func, weight, 2)
     if d.shape[1] != w.shape[1]:
         raise ValueError(f"{func}: data {d.shape} and weight {w.shape} do not match")
-    zd = int(zero_point_values(input_zero_point, d.dtype.name, func, "input_zero_point"))
-    zw = zero_point_values(kernel_zero_point, w.dtype.name, func, "kernel_zero_point",
-                           w.shape[0])
+    zd = int(zero_point_values(input_zero_point, d.dtype.name, func,
+                               "input_zero_point"))
+    zw = zero_point_values(kernel_zero_point, w.dtype.name, func,
+                           "kernel_zero_point", w.shape[0])
     check_accumulator(func, d.shape[1], d.dtype.name, zd, w.dtype.name, zw)
     x = d.astype(np.int64) - zd
     return (x @ (w.astype(np.int64) - _along(zw, 0, 2)).T).astype(np.int32)
@@ -257,8 +264,8 @@ def concatenate(tensors, input_scales, input_zero_points, output_scale,
     if not tensors:
         raise ValueError(f"{func}: tensors must not be empty")
     if not len(tensors) == len(input_scales) == len(input_zero_points):
-        raise ValueError(f"{func}: {len(tensors)} tensors need as many input_scales and "
-                         f"input_zero_points, got {len(input_scales)} and "
+        raise ValueError(f"{func}: {len(tensors)} tensors need as many input_scales "
+                         f"and input_zero_points, got {len(input_scales)} and "
                          f"{len(input_zero_points)}")
     arrays = [_data(func, t, QUANT_DTYPES) for t in tensors]
     dtype = arrays[0].dtype.name
@@ -277,4 +284,5 @@ def concatenate(tensors, input_scales, input_zero_points, output_scale,
     try:
         return np.concatenate(parts, axis=axis)
     except ValueError as err:
-        raise ValueError(f"{func}: tensors do not match off axis {axis}: {err}") from None
+        raise ValueError(f"{func}: tensors do not match off axis {axis}: "
+                         f"{err}") from None

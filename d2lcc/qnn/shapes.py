@@ -21,7 +21,7 @@ def conv2d_output_shape(
     padding: Sequence[int],
     dilation: Sequence[int],
 ) -> list[int]:
-    """Return the NCHW output shape of a conv2d; ``padding`` is ``(top, left, bottom, right)``."""
+    """NCHW output shape of a conv2d; padding is (top, left, bottom, right)."""
     func = "qnn.shapes.conv2d_output_shape"
     n, _, h, w = checks.shape(func, "data", list(data), ndim=4, allow_zero=True)
     o, _, kh, kw = checks.shape(func, "weight", list(weight), ndim=4, allow_zero=True)
@@ -34,7 +34,7 @@ def conv2d_output_shape(
 
 
 def expr_type(expr: Any, op: str, arg: str):
-    """Return the type of a Relax expression, inferring it if it is not normalized yet."""
+    """Return the type of a Relax expression, inferred if it is not normalized yet."""
     from tvm import relax
 
     if not isinstance(expr, relax.Expr):
@@ -49,7 +49,7 @@ def expr_type(expr: Any, op: str, arg: str):
 
 
 def tensor_info(expr: Any, op: str, arg: str) -> tuple[list[int], str]:
-    """Return ``(static shape, dtype)`` of a Relax tensor expression, or raise a TypeError."""
+    """Return ``(static shape, dtype)`` of a Relax tensor expression, or raise."""
     from tvm import relax
 
     ty = expr_type(expr, op, arg)
@@ -58,12 +58,13 @@ def tensor_info(expr: Any, op: str, arg: str) -> tuple[list[int], str]:
     try:
         shape = [int(d) for d in ty.shape]
     except TypeError:
-        raise TypeError(f"{op}: {arg} must have a static shape, got {ty.shape}") from None
+        raise TypeError(f"{op}: {arg} must have a static shape, "
+                        f"got {ty.shape}") from None
     return shape, str(ty.dtype)
 
 
 def check_dtype(dtype: Any, allowed: Sequence[str], op: str, arg: str) -> str:
-    """Return ``dtype`` if it is one of ``allowed``; else raise a TypeError naming ``arg``."""
+    """Return ``dtype`` if it is one of ``allowed``; else raise a TypeError."""
     if not isinstance(dtype, str) or dtype not in allowed:
         shown = dtype if isinstance(dtype, str) else repr(dtype)
         raise TypeError(f"{op}: {arg} has dtype {shown}; expected one of "

@@ -44,7 +44,8 @@ def fold_dequantize_quantize(bb: relax.BlockBuilder, call: relax.Call,
     """Return ``q`` for ``quantize(dequantize(q, s, z), s, z)``, else ``call``."""
     check_rule_args("qnn.simplify.fold_dequantize_quantize", bb, call)
     if not callable(lookup):
-        raise TypeError("qnn.simplify.fold_dequantize_quantize: lookup must be callable")
+        raise TypeError("qnn.simplify.fold_dequantize_quantize: lookup must be "
+                        "callable")
     source = lookup(call.args[0])
     if source is None or not is_qnn_call(source, "dequantize"):
         return call

@@ -16,7 +16,7 @@ from .simplify import fold_dequantize_quantize
 
 
 def rewrite_calls(mod, rules: dict[str, Callable], with_lookup: bool = False):
-    """Return ``mod`` with each call of a qnn op in ``rules`` replaced by its rule's result.
+    """Return ``mod`` with each call of a qnn op in ``rules`` replaced by its rule.
 
     ``rules`` maps operator names (``"conv2d"``) to rules ``rule(bb, call)``.
     A rule emits its intermediate steps through the BlockBuilder ``bb`` and
@@ -95,11 +95,12 @@ def FoldDequantizeQuantize():
         folded = rewrite_calls(mod, rules, with_lookup=True)
         return relax.transform.DeadCodeElimination()(folded)
 
-    return tvm.transform.module_pass(run, opt_level=0, name="qnn.FoldDequantizeQuantize")
+    name = "qnn.FoldDequantizeQuantize"
+    return tvm.transform.module_pass(run, opt_level=0, name=name)
 
 
 def LegalizeUint8Int8():
-    """Return a pass that makes ``qnn.conv2d``/``qnn.dense`` take uint8 data, int8 weights.
+    """Return a pass making ``qnn.conv2d``/``qnn.dense`` take uint8 data, int8 weights.
 
     This is the operand pair of Intel VNNI's ``vpdpbusd`` (and of AVX2's
     ``vpmaddubsw``). int8 data is shifted by +128 and uint8 weights by -128;

@@ -55,7 +55,8 @@ def compiled(mod):
 
     def call(arrays):
         # np.require keeps 0-d arrays 0-d (np.ascontiguousarray makes them 1-d)
-        out = main(*[tvm.runtime.tensor(np.require(a, requirements="C")) for a in arrays])
+        tensors = [tvm.runtime.tensor(np.require(a, requirements="C")) for a in arrays]
+        out = main(*tensors)
         if isinstance(out, tvm.runtime.Tensor):
             return out.numpy()
         return tuple(o.numpy() for o in out)  # main returned a tuple

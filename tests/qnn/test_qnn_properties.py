@@ -70,7 +70,7 @@ def int_data(draw, shape, dtype):
 
 
 def _compiled(make, *types):
-    """``make`` over tensors of ``types``, lowered and compiled; a function of arrays."""
+    """``make`` over tensors of ``types``, lowered and compiled, as a function."""
     arrays = [np.zeros(shape, dtype) for shape, dtype in types]
     return compiled(qnn.transform.Canonicalize()(build_module(make, arrays)))
 

@@ -37,12 +37,13 @@ def env():
     return _env()
 
 
-def compile(model, target=None, *, database=None, tune_trials=0, work_dir=None):  # noqa: A001
+def compile(model, target=None, *, schedules="book", database=None,  # noqa: A001
+            tune_trials=0, work_dir=None):
     """Compile a whole network for the CPU (see :func:`d2lcc.compiler.compile`)."""
     from .compiler import compile as _compile
 
-    return _compile(model, target, database=database, tune_trials=tune_trials,
-                    work_dir=work_dir)
+    return _compile(model, target, schedules=schedules, database=database,
+                    tune_trials=tune_trials, work_dir=work_dir)
 
 
 def __getattr__(name):

@@ -52,15 +52,61 @@ def import_model(model: Any):
                     f"got {type(model).__name__}")
 
 
-def fuse_passes() -> list:
-    """The passes of stages 1 and 2: simplify, legalize to TensorIR, fuse."""
+#: What :func:`compile` schedules, from least to most: ``"none"`` leaves every
+#: kernel as legalization wrote it (loops in order, no SIMD beyond what LLVM
+#: finds), ``"dlight"`` applies DLight's CPU rules to every kernel, ``"book"``
+#: also packs the convolutions (:mod:`d2lcc.nchwc`) and schedules them like the
+#: operator chapter did.
+SCHEDULES = ("none", "dlight", "book")
+
+
+def sum_to_add():
+    """A pass that turns ONNX ``Sum`` of two tensors, as the importer writes it, into ``add``.
+
+    TVM's ONNX importer writes ``Sum(a, b)`` as ``sum(stack([broadcast_to(a),
+    broadcast_to(b)]), axis=0)``: a copy of both inputs and a reduction, which
+    neither fuses into the convolution before it nor keeps a packed layout.
+    """
+    from tvm import relax
+    from tvm.relax.dpl import is_op, is_tuple, rewrite_call, wildcard
+
+    a, b = wildcard(), wildcard()
+    spread = [is_op("relax.broadcast_to")(x, wildcard()) for x in (a, b)]
+    pattern = is_op("relax.sum")(is_op("relax.stack")(is_tuple(spread)))
+
+    def rewrite(expr, matches):
+        stack = matches[pattern].args[0]
+        if int(stack.attrs.axis) != 0 or list(expr.attrs.axis or []) != [0] \
+                or expr.attrs.keepdims:
+            return expr
+        return relax.op.add(matches[a], matches[b])
+
+    @relax.transform.function_pass(opt_level=0, name="SumToAdd")
+    def transform(func, mod, ctx):
+        return rewrite_call(pattern, rewrite, func)
+
+    return transform
+
+
+def simplify_passes() -> list:
+    """Stage 1 after import: inference-only rewrites and constant folding."""
     from tvm import relax
 
     return [
+        sum_to_add(),
+        relax.transform.FoldBatchnormToConv2D(),
         relax.transform.DecomposeOpsForInference(),
         relax.transform.CanonicalizeBindings(),
         relax.transform.FoldConstant(),
-        relax.transform.LegalizeOps(),
+    ]
+
+
+def fuse_passes(legalize_map: dict | None = None) -> list:
+    """Stage 2: legalize every operator to TensorIR, then fuse chains of kernels."""
+    from tvm import relax
+
+    return [
+        relax.transform.LegalizeOps(legalize_map),
         relax.transform.AnnotateTIROpPattern(),
         relax.transform.FoldConstant(),
         relax.transform.FuseOps(),
@@ -111,29 +157,44 @@ def _database(database: Any):
                     f"got {type(database).__name__}")
 
 
-def optimize(model: Any, target: Any = None, *, database: Any = None,
-             tune_trials: int = 0, work_dir: str | Path | None = None):
+def optimize(model: Any, target: Any = None, *, schedules: str = "book",
+             database: Any = None, tune_trials: int = 0,
+             work_dir: str | Path | None = None):
     """Run stages 1-3 of :func:`compile` and return the scheduled Relax module."""
     import tempfile
 
     import tvm
     from tvm import relax
 
+    from . import cpu, nchwc
+
     mod = import_model(model)
     target = _target(target)
+    checks.one_of("compile", "schedules", schedules, SCHEDULES)
     database = _database(database)
     tune_trials = checks.nonnegative_int("compile", "tune_trials", tune_trials,
                                          maximum=100_000)
+    passes = simplify_passes()
+    legalize_map = None
+    if schedules == "book":
+        passes += nchwc.layout_passes(cpu.vector_lanes())
+        legalize_map = {"relax.nn.conv2d": nchwc.legalize_conv2d}
     with target:
-        mod = tvm.transform.Sequential(fuse_passes())(mod)
-    if tune_trials:
-        folder = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="d2lcc-"))
-        database = tune_network(mod, target, folder, tune_trials)
+        mod = tvm.transform.Sequential(passes + fuse_passes(legalize_map))(mod)
     if database is not None:
         with target, database:
             mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(mod)
-    with target:
-        return dlight_pass()(mod)
+    if schedules == "book":
+        mod = nchwc.schedule_module(mod)
+    if tune_trials:
+        folder = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="d2lcc-"))
+        tuned = tune_network(mod, target, folder, tune_trials)
+        with target, tuned:
+            mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(mod)
+    if schedules != "none":
+        with target:
+            mod = dlight_pass()(mod)
+    return mod
 
 
 def tune_network(mod: Any, target: Any, work_dir: str | Path, trials: int, *,
@@ -259,8 +320,9 @@ class CompiledModel:
         return sorted(rows, key=lambda r: -r.seconds)
 
 
-def compile(model: Any, target: Any = None, *, database: Any = None,  # noqa: A001
-            tune_trials: int = 0, work_dir: str | Path | None = None) -> CompiledModel:
+def compile(model: Any, target: Any = None, *, schedules: str = "book",  # noqa: A001
+            database: Any = None, tune_trials: int = 0,
+            work_dir: str | Path | None = None) -> CompiledModel:
     """Compile a network for the CPU and return it as a function of NumPy arrays.
 
     Parameters
@@ -271,6 +333,10 @@ def compile(model: Any, target: Any = None, *, database: Any = None,  # noqa: A0
     target
         A :class:`tvm.target.Target` or target dictionary; this machine's CPU
         (:func:`d2lcc.target.host`) by default.
+    schedules
+        One of :data:`SCHEDULES`: ``"book"`` (default) packs and schedules the
+        convolutions and uses DLight elsewhere; ``"dlight"`` and ``"none"`` are
+        the baselines the book compares with.
     database
         A MetaSchedule database (or the path of a JSON database folder) whose
         best records are applied to the kernels they match.
@@ -282,8 +348,8 @@ def compile(model: Any, target: Any = None, *, database: Any = None,  # noqa: A0
         by default).
     """
     target = _target(target)
-    scheduled = optimize(model, target, database=database, tune_trials=tune_trials,
-                         work_dir=work_dir)
+    scheduled = optimize(model, target, schedules=schedules, database=database,
+                         tune_trials=tune_trials, work_dir=work_dir)
     return build(scheduled, target)
 
 

@@ -141,8 +141,11 @@ def schedule_conv(func: Any, ow_tile: int | None = None):
 
     sch = s_tir.Schedule(func)
     width = int(sch.get(sch.get_loops(sch.get_sblock("conv"))[3]).extent)
-    if ow_tile is None:
-        ow_tile = max(d for d in range(1, min(width, 12) + 1) if width % d == 0)
+    if ow_tile is None:  # leave registers for a weight vector and a broadcast input
+        from .cpu import vector_registers
+
+        limit = vector_registers() - 4
+        ow_tile = max(d for d in range(1, min(width, limit) + 1) if width % d == 0)
     pad = sch.get_sblock("pad") if has_block(sch, "pad") else None
     tile_packed_conv(sch, ow_tile)
     if pad is not None:
@@ -187,3 +190,41 @@ def pad_channels(lanes: int):
         return rewrite_call(pattern, rewrite, func)
 
     return transform
+
+
+def layout_passes(lanes: int) -> list:
+    """The passes that put a network's convolutions in ``NCHW[lanes]c``."""
+    from tvm import relax
+
+    lanes = checks.positive_int("nchwc.layout_passes", "lanes", lanes)
+    layouts = [f"NCHW{lanes}c", f"OIHW{lanes}i{lanes}o"]
+    return [pad_channels(lanes), relax.transform.FoldConstant(),
+            relax.transform.ConvertLayout({"relax.nn.conv2d": layouts}),
+            relax.transform.FoldConstant()]
+
+
+def is_packed_conv(func: Any) -> bool:
+    """Whether ``func`` is an unscheduled kernel that :func:`legalize_conv2d` wrote."""
+    import tvm
+    from tvm import s_tir
+
+    if not isinstance(func, tvm.tirx.PrimFunc):
+        return False
+    if func.attrs is not None and "tirx.is_scheduled" in func.attrs:
+        return False
+    sch = s_tir.Schedule(func)
+    return has_block(sch, "conv") and len(sch.get_loops(sch.get_sblock("conv"))) == 9
+
+
+def schedule_module(mod: Any):
+    """Return ``mod`` with :func:`schedule_conv` applied to every packed convolution."""
+    import tvm
+
+    if not isinstance(mod, tvm.IRModule):
+        raise TypeError(f"nchwc.schedule_module: mod must be a tvm.IRModule, "
+                        f"got {type(mod).__name__}")
+    updated = tvm.IRModule(dict(mod.functions), attrs=mod.attrs)
+    for gv, func in mod.functions.items():
+        if is_packed_conv(func):
+            updated[gv] = schedule_conv(func)
+    return updated

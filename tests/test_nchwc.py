@@ -1,0 +1,79 @@
+"""Unit tests of d2lcc.nchwc: packed convolutions inside a Relax network."""
+
+import numpy as np
+import pytest
+
+from d2lcc import conv, execute, nchwc
+
+
+def _conv_module(c, o, size, k, stride, pad, weight):
+    from tvm import relax
+
+    from d2lcc import ir
+
+    return ir.single_op_module(
+        lambda x: relax.op.nn.conv2d(x, relax.const(weight), stride, pad),
+        ((1, c, size, size), "float32"))
+
+
+def _reference(x, w, stride, pad):
+    full = conv.conv2d_numpy(np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)]), w)
+    return full[:, :, ::stride, ::stride]
+
+
+def test_channel_block():
+    assert nchwc.channel_block(64, 16) == 16
+    assert nchwc.channel_block(3, 8) == 3
+    with pytest.raises(ValueError, match="channels=0"):
+        nchwc.channel_block(0, 8)
+
+
+@pytest.mark.parametrize("c, o, size, k, stride, pad", [
+    (3, 16, 15, 7, 2, 3),   # the first layer of an image network, odd size
+    (16, 8, 8, 1, 1, 0),    # 1x1
+    (8, 16, 9, 3, 2, 1),    # strided 3x3
+])
+def test_compiled_network_conv_matches_numpy(c, o, size, k, stride, pad):
+    import tvm
+    from tvm import relax
+
+    rng = np.random.default_rng(c + o)
+    x = rng.standard_normal((1, c, size, size)).astype(np.float32)
+    w = rng.standard_normal((o, c, k, k)).astype(np.float32)
+    mod = _conv_module(c, o, size, k, stride, pad, w)
+    with tvm.target.Target({"kind": "llvm"}):
+        mod = tvm.transform.Sequential(nchwc.layout_passes(8))(mod)
+        mod = relax.transform.LegalizeOps({"relax.nn.conv2d": nchwc.legalize_conv2d})(mod)
+    kernels = [f for f in mod.functions.values() if nchwc.is_packed_conv(f)]
+    assert len(kernels) == 1
+    scheduled = nchwc.schedule_module(mod)
+    assert not any(nchwc.is_packed_conv(f) for f in scheduled.functions.values())
+    out = execute.run(scheduled, x)
+    np.testing.assert_allclose(out, _reference(x, w, stride, pad), rtol=1e-4, atol=1e-4)
+
+
+def test_pad_channels_pads_only_what_does_not_divide():
+    from tvm import relax
+
+    from d2lcc import ir
+
+    rng = np.random.default_rng(0)
+    w3 = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
+    padded = nchwc.pad_channels(8)(_conv_module(3, 8, 6, 3, 1, 1, w3))
+    assert ir.op_names(padded) == ["nn.pad", "nn.conv2d"]
+    w8 = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    same = nchwc.pad_channels(8)(_conv_module(8, 8, 6, 3, 1, 1, w8))
+    assert ir.op_names(same) == ["nn.conv2d"]
+    x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    np.testing.assert_allclose(execute.run(relax.transform.LegalizeOps()(padded), x),
+                               _reference(x, w3, 1, 1), rtol=1e-4, atol=1e-4)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="lanes=0"):
+        nchwc.pad_channels(0)
+    with pytest.raises(TypeError, match="lanes must be an int"):
+        nchwc.layout_passes("8")
+    with pytest.raises(TypeError, match="mod must be a tvm.IRModule"):
+        nchwc.schedule_module(None)
+    assert not nchwc.is_packed_conv(None)

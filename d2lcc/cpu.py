@@ -47,7 +47,9 @@ def vector_lanes(machine=None, dtype: str = "float32") -> int:
     """How many ``dtype`` values one SIMD register of ``machine`` holds.
 
     AVX-512: 64-byte registers (16 float32), AVX2: 32 bytes (8), SSE on x86
-    without AVX2 and NEON on Arm: 16 bytes (4). ``machine`` defaults to
+    without AVX2 and NEON on Arm: 16 bytes (4). An x86 with AVX but not AVX2
+    counts as 16 bytes: its 32-byte registers lack the integer and FMA
+    instructions the book's kernels use. ``machine`` defaults to
     :func:`d2lcc.env`.
     """
     dtype = checks.one_of("cpu.vector_lanes", "dtype", dtype, sorted(_BITS))

@@ -28,6 +28,8 @@ _BITS = {"float32": 32, "float16": 16, "int8": 8, "int32": 32, "float64": 64}
 MAX_THREADS = 1024
 #: The most FMA rounds :func:`peak_gflops` runs per call (a second or so per core).
 MAX_ITERS = 1 << 24
+#: The most FMA lanes one call of the peak kernel may run (a few seconds at most).
+MAX_WORK = 1 << 36
 #: The most timed rounds the measurements accept.
 MAX_REPEAT = 1000
 
@@ -238,6 +240,10 @@ def peak_gflops(accumulators: int | None = None, lanes: int | None = None,
     accumulators = checks.positive_int(f, "accumulators", accumulators, maximum=256)
     iters = checks.positive_int(f, "iters", iters, maximum=MAX_ITERS)
     repeat = checks.positive_int(f, "repeat", repeat, maximum=MAX_REPEAT)
+    if threads * accumulators * lanes * iters > MAX_WORK:
+        raise ValueError(f"{f}: iters={iters} with threads={threads}, accumulators="
+                         f"{accumulators}, lanes={lanes} is more than {MAX_WORK} FMA "
+                         "lanes per call")
     kernel = fma_kernel(threads, accumulators, lanes, iters)
     lib = tvm.compile(tvm.IRModule({"main": kernel}), target=host(threads))
     out = tvm.runtime.tensor(np.zeros((threads, accumulators, lanes), np.float32))
@@ -265,7 +271,7 @@ def bandwidth_gbps(nbytes: int | None = None, repeat: int = 5) -> float:
 
     lanes = vector_lanes()
     chunk = 4 * lanes * 64
-    limit = max(chunk, min(4 << 30, _physical_memory() // 8))
+    limit = max(chunk, min(2 << 30, _physical_memory() // 16))
     if nbytes is None:
         nbytes = stream_bytes()
     nbytes = checks.integer("cpu.bandwidth_gbps", "nbytes", nbytes, minimum=chunk,

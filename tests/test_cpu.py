@@ -120,6 +120,8 @@ def test_measurements_are_positive_and_bounded():
 @pytest.mark.parametrize("call, error, match", [
     (lambda: cpu.peak_gflops(iters=2**40), ValueError, "iters=1099511627776 must be"),
     (lambda: cpu.peak_gflops(accumulators=0), ValueError, "accumulators=0"),
+    (lambda: cpu.peak_gflops(threads=1024, accumulators=256, iters=1 << 24),
+     ValueError, "iters=16777216 with threads=1024"),
     (lambda: cpu.peak_gflops(threads=-1), ValueError, "threads=-1"),
     (lambda: cpu.peak_gflops(lanes=1.5), TypeError, "lanes must be an int"),
     (lambda: cpu.peak_gflops(repeat=True), TypeError, "repeat must be an int"),

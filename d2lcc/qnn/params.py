@@ -127,8 +127,10 @@ def scale_values(value: Any, op: str, arg: str,
     checks.string("qnn.params.scale_values", "arg", arg)
     arr = _array(value, op, arg).astype(np.float64)
     _check_length(arr, op, arg, channels)
-    _check_positive(arr, arr.astype(np.float32), op, arg)
-    return arr.astype(np.float32)
+    with np.errstate(over="ignore"):
+        as_f32 = arr.astype(np.float32)
+    _check_positive(arr, as_f32, op, arg)
+    return as_f32
 
 
 def scale(value: ParamLike, op: str, arg: str, channels: int | None = None):

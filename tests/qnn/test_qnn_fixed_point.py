@@ -1,4 +1,4 @@
-"""Integer-only requantization (compute="fixed_point"): multiplier decomposition, ties, and the compiled op."""
+"""Integer-only requantization (compute="fixed_point"): multiplier, ties, compiled."""
 
 import numpy as np
 import pytest
@@ -13,11 +13,13 @@ def test_multiplier_has_31_significant_bits(rng):
     m = rng.uniform(2.0**-20, 2.0**10, 1000)
     mantissa, shift = fixed_point_multiplier(m)
     assert np.all((mantissa >= 2**30) & (mantissa < 2**31))
-    np.testing.assert_allclose(mantissa * 2.0 ** (-shift.astype(np.float64)), m, rtol=2.0**-31)
+    approx = mantissa * 2.0 ** (-shift.astype(np.float64))
+    np.testing.assert_allclose(approx, m, rtol=2.0**-31)
 
 
 def test_multiplier_rounding_up_to_a_power_of_two_carries():
-    mantissa, shift = fixed_point_multiplier(np.nextafter(1.0, 0.0))  # frac rounds up to 1.0
+    # frac rounds up to 1.0
+    mantissa, shift = fixed_point_multiplier(np.nextafter(1.0, 0.0))
     assert (int(mantissa), int(shift)) == (2**30, 30)
 
 
@@ -28,7 +30,8 @@ def test_multiplier_rounding_up_to_a_power_of_two_carries():
 def test_ties_round_half_to_even_or_up(rounding, expected):
     x = np.array([-5, -3, -1, 1, 3, 5, 7])  # x * 0.5 is always a tie
     mantissa, shift = fixed_point_multiplier(0.5)
-    np.testing.assert_array_equal(rescale_reference(x, mantissa, shift, rounding), expected)
+    got = rescale_reference(x, mantissa, shift, rounding)
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_fixed_point_is_within_one_unit_of_float(rng):
@@ -67,7 +70,8 @@ def test_bad_compute_and_rounding():
     x = relax.Var("x", relax.TensorType((4,), "int32"))
     with pytest.raises(ValueError, match="qnn.requantize: compute='double'"):
         qnn.requantize(x, 0.1, 0, 0.3, 0, compute="double")
-    with pytest.raises(ValueError, match="qnn.requantize: rounding='UPWARD' is not supported with compute='float32'"):
+    message = "rounding=.UPWARD. is not supported with compute=.float32."
+    with pytest.raises(ValueError, match=message):
         qnn.requantize(x, 0.1, 0, 0.3, 0, rounding="UPWARD")
-    with pytest.raises(ValueError, match=r"qnn.requantize: the multiplier .* is outside"):
+    with pytest.raises(ValueError, match=r"qnn.requantize: the multiplier .* outside"):
         fixed_point_multiplier(2.0**31)

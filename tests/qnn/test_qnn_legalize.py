@@ -1,4 +1,4 @@
-"""LegalizeUint8Int8: conv2d/dense take uint8 data x int8 weights afterwards, with the same int32 results."""
+"""LegalizeUint8Int8: conv2d/dense take uint8 data x int8 weights, same results."""
 
 import numpy as np
 import pytest
@@ -28,7 +28,8 @@ def _operand_dtypes(mod):
     return found
 
 
-@pytest.mark.parametrize("ddt,wdt", [("int8", "int8"), ("uint8", "uint8"), ("int8", "uint8"), ("uint8", "int8")])
+@pytest.mark.parametrize("ddt,wdt", [
+    ("int8", "int8"), ("uint8", "uint8"), ("int8", "uint8"), ("uint8", "int8")])
 @pytest.mark.parametrize("const_weight", [False, True])
 def test_legalized_conv2d_is_uint8_x_int8_and_equal(run, rng, ddt, wdt, const_weight):
     d, w = _ints(rng, (1, 4, 6, 6), ddt), _ints(rng, (3, 4, 3, 3), wdt)
@@ -36,13 +37,20 @@ def test_legalized_conv2d_is_uint8_x_int8_and_equal(run, rng, ddt, wdt, const_we
     zw = rng.integers(0, 50, 3).astype("int32") - (25 if wdt == "int8" else 0)
     kwargs = dict(padding=(1, 1), strides=(2, 1))
     if const_weight:
-        make, arrays = (lambda v: qnn.conv2d(v, relax.const(w), zd, zw, 0.1, 0.1, **kwargs)), (d,)
+        def make(v):
+            return qnn.conv2d(v, relax.const(w), zd, zw, 0.1, 0.1, **kwargs)
+
+        arrays = (d,)
     else:
-        make, arrays = (lambda v, u: qnn.conv2d(v, u, zd, zw, 0.1, 0.1, **kwargs)), (d, w)
+        def make(v, u):
+            return qnn.conv2d(v, u, zd, zw, 0.1, 0.1, **kwargs)
+
+        arrays = (d, w)
     legal = qnn.transform.LegalizeUint8Int8()(build_module(make, arrays))
     assert _operand_dtypes(legal) == [("uint8", "int8")]
     expected = ref.conv2d(d, w, zd, zw, (2, 1), (1, 1))
-    np.testing.assert_array_equal(run(make, *arrays, passes=[qnn.transform.LegalizeUint8Int8()]), expected)
+    got = run(make, *arrays, passes=[qnn.transform.LegalizeUint8Int8()])
+    np.testing.assert_array_equal(got, expected)
 
 
 @pytest.mark.parametrize("ddt,wdt", [("int8", "int8"), ("uint8", "uint8")])
@@ -57,6 +65,7 @@ def test_legalized_dense_is_uint8_x_int8_and_equal(run, rng, ddt, wdt):
 
 
 def test_legalize_leaves_uint8_x_int8_alone():
-    mod = build_module(lambda a, b: qnn.dense(a, b, 1, 0, 0.1, 0.1), (np.zeros((2, 8), "uint8"), np.zeros((3, 8), "int8")))
+    arrays = (np.zeros((2, 8), "uint8"), np.zeros((3, 8), "int8"))
+    mod = build_module(lambda a, b: qnn.dense(a, b, 1, 0, 0.1, 0.1), arrays)
     legal = qnn.transform.LegalizeUint8Int8()(mod)
     assert legal.script() == mod.script()

@@ -1,4 +1,7 @@
-"""Every qnn op, lowered by Canonicalize and compiled for the host CPU, equals its NumPy reference bit for bit."""
+"""Every qnn op, lowered by Canonicalize and compiled, equals its NumPy reference.
+
+The comparisons are bit for bit.
+"""
 
 import numpy as np
 import pytest
@@ -60,7 +63,8 @@ def test_dequantize_per_channel(run, rng):
     np.testing.assert_array_equal(got, ref.dequantize(q, s, z, axis=0))
 
 
-@pytest.mark.parametrize("in_dtype,out_dtype", [("int32", "uint8"), ("uint8", "int8"), ("int8", "int32")])
+@pytest.mark.parametrize("in_dtype,out_dtype", [
+    ("int32", "uint8"), ("uint8", "int8"), ("int8", "int32")])
 def test_requantize_per_tensor(run, rng, in_dtype, out_dtype):
     q = _ints(rng, (5, 11), in_dtype) // (2**16 if in_dtype == "int32" else 1)
     args = (_scale(rng), _zp(rng, in_dtype), _scale(rng), _zp(rng, out_dtype))
@@ -72,14 +76,18 @@ def test_requantize_per_channel(run, rng):
     q = rng.integers(-5000, 5000, (2, 4, 3, 3)).astype("int32")
     args = (_scale(rng, 4) * 0.01, 0, _scale(rng), _zp(rng, "uint8"))
     got = run(lambda v: qnn.requantize(v, *args, out_dtype="uint8", axis=1), q)
-    np.testing.assert_array_equal(got, ref.requantize(q, *args, out_dtype="uint8", axis=1))
+    expected = ref.requantize(q, *args, out_dtype="uint8", axis=1)
+    np.testing.assert_array_equal(got, expected)
 
 
 CONV_CASES = [
-    # data, weight, (n, c, h, w), (o, kh, kw), strides, padding, dilation, groups, per_channel, const_weight
-    ("uint8", "uint8", (1, 3, 7, 6), (4, 3, 3), (1, 1), (0, 0), (1, 1), 1, False, False),
+    # data, weight, (n, c, h, w), (o, kh, kw), strides, padding, dilation, groups,
+    # per_channel, const_weight
+    ("uint8", "uint8", (1, 3, 7, 6), (4, 3, 3), (1, 1), (0, 0), (1, 1), 1, False,
+     False),
     ("uint8", "int8", (2, 4, 8, 8), (6, 3, 3), (2, 2), (1, 1), (1, 1), 2, True, False),
-    ("int8", "int8", (1, 5, 9, 7), (5, 3, 2), (1, 2), (2, 1, 0, 1), (2, 1), 5, True, True),
+    ("int8", "int8", (1, 5, 9, 7), (5, 3, 2), (1, 2), (2, 1, 0, 1), (2, 1), 5, True,
+     True),
     ("int8", "uint8", (1, 8, 6, 6), (16, 1, 1), (1, 1), (0, 0), (1, 1), 1, False, True),
 ]
 
@@ -87,24 +95,30 @@ CONV_CASES = [
 @pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: f"{c[0]}x{c[1]}-g{c[7]}")
 @pytest.mark.parametrize("zero_points", ["asymmetric", "symmetric"])
 def test_conv2d(run, rng, case, zero_points):
-    ddt, wdt, dshape, (o, kh, kw), strides, padding, dilation, groups, per_channel, const_weight = case
+    ddt, wdt, dshape, (o, kh, kw), strides, padding, dilation, groups = case[:8]
+    per_channel, const_weight = case[8:]
     d = _ints(rng, dshape, ddt)
     w = _ints(rng, (o, dshape[1] // groups, kh, kw), wdt)
     zd = _zp(rng, ddt) if zero_points == "asymmetric" else 0
     zw = _zp(rng, wdt, o if per_channel else None) if zero_points == "asymmetric" else 0
     sw = _scale(rng, o if per_channel else None)
-    conv_kwargs = dict(strides=strides, padding=padding, dilation=dilation, groups=groups)
+    conv_kwargs = dict(strides=strides, padding=padding, dilation=dilation,
+                       groups=groups)
     if const_weight:
         from tvm import relax
 
-        make = lambda v: qnn.conv2d(v, relax.const(w), zd, zw, 0.1, sw, **conv_kwargs)  # noqa: E731
+        def make(v):
+            return qnn.conv2d(v, relax.const(w), zd, zw, 0.1, sw, **conv_kwargs)
+
         got = run(make, d)
     else:
         got = run(lambda v, u: qnn.conv2d(v, u, zd, zw, 0.1, sw, **conv_kwargs), d, w)
-    np.testing.assert_array_equal(got, ref.conv2d(d, w, zd, zw, strides, padding, dilation, groups))
+    expected = ref.conv2d(d, w, zd, zw, strides, padding, dilation, groups)
+    np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("ddt,wdt", [("uint8", "uint8"), ("uint8", "int8"), ("int8", "int8")])
+@pytest.mark.parametrize("ddt,wdt", [
+    ("uint8", "uint8"), ("uint8", "int8"), ("int8", "int8")])
 @pytest.mark.parametrize("per_channel", [False, True])
 @pytest.mark.parametrize("const_weight", [False, True])
 def test_dense(run, rng, ddt, wdt, per_channel, const_weight):
@@ -126,8 +140,9 @@ def test_dense(run, rng, ddt, wdt, per_channel, const_weight):
 @pytest.mark.parametrize("shapes", [((3, 8), (3, 8)), ((2, 3, 4), (3, 1))])
 def test_add_mul(run, rng, op, dtype, shapes):
     a, b = _ints(rng, shapes[0], dtype), _ints(rng, shapes[1], dtype)
-    params = (_scale(rng), _zp(rng, dtype), _scale(rng), _zp(rng, dtype), _scale(rng), _zp(rng, dtype))
-    if op == "mul":  # keep the output scale in the products' range so that not everything saturates
+    params = (_scale(rng), _zp(rng, dtype), _scale(rng), _zp(rng, dtype), _scale(rng),
+              _zp(rng, dtype))
+    if op == "mul":  # an output scale in the products' range: not everything saturates
         params = params[:4] + (params[0] * params[2] * 40, params[5])
     got = run(lambda x, y: getattr(qnn, op)(x, y, *params), a, b)
     np.testing.assert_array_equal(got, getattr(ref, op)(a, b, *params))
@@ -137,33 +152,40 @@ def test_add_mul(run, rng, op, dtype, shapes):
 def test_concatenate(run, rng, dtype):
     parts = [_ints(rng, (2, c, 3), dtype) for c in (1, 4, 2)]
     s_out, z_out = _scale(rng), _zp(rng, dtype)
-    scales = [_scale(rng), s_out, _scale(rng)]  # the middle input already has the output parameters
+    # the middle input already has the output parameters
+    scales = [_scale(rng), s_out, _scale(rng)]
     zps = [_zp(rng, dtype), z_out, _zp(rng, dtype)]
-    got = run(lambda *vs: qnn.concatenate(vs, scales, zps, s_out, z_out, axis=1), *parts)
-    np.testing.assert_array_equal(got, ref.concatenate(parts, scales, zps, s_out, z_out, axis=1))
+    got = run(lambda *vs: qnn.concatenate(vs, scales, zps, s_out, z_out, axis=1),
+              *parts)
+    expected = ref.concatenate(parts, scales, zps, s_out, z_out, axis=1)
+    np.testing.assert_array_equal(got, expected)
 
 
 def _random_conv_case(rng):
     groups = int(rng.choice([1, 2, 3]))
     c, o = groups * int(rng.integers(1, 4)), groups * int(rng.integers(1, 4))
     kh, kw = (int(k) for k in rng.integers(1, 4, 2))
-    strides, dilation = [int(s) for s in rng.integers(1, 3, 2)], [int(d) for d in rng.integers(1, 3, 2)]
+    strides = [int(s) for s in rng.integers(1, 3, 2)]
+    dilation = [int(d) for d in rng.integers(1, 3, 2)]
     padding = [int(p) for p in rng.integers(0, 3, 4)]
     h = int(rng.integers(dilation[0] * (kh - 1) + 1, 10))
     w = int(rng.integers(dilation[1] * (kw - 1) + 1, 10))
     ddt, wdt = rng.choice(["uint8", "int8"], 2)
-    return (int(rng.integers(1, 3)), c, h, w), (o, c // groups, kh, kw), strides, padding, dilation, groups, ddt, wdt
+    dshape, wshape = (int(rng.integers(1, 3)), c, h, w), (o, c // groups, kh, kw)
+    return dshape, wshape, strides, padding, dilation, groups, ddt, wdt
 
 
 @pytest.mark.parametrize("trial", range(6))
 def test_conv2d_random_configurations(run, rng, trial):
-    dshape, wshape, strides, padding, dilation, groups, ddt, wdt = _random_conv_case(rng)
+    case = _random_conv_case(rng)
+    dshape, wshape, strides, padding, dilation, groups, ddt, wdt = case
     d, w = _ints(rng, dshape, ddt), _ints(rng, wshape, wdt)
     per_channel = bool(rng.integers(0, 2))
     zd, zw = _zp(rng, ddt), _zp(rng, wdt, wshape[0] if per_channel else None)
     kwargs = dict(strides=strides, padding=padding, dilation=dilation, groups=groups)
     got = run(lambda v, u: qnn.conv2d(v, u, zd, zw, 0.1, 0.2, **kwargs), d, w)
-    np.testing.assert_array_equal(got, ref.conv2d(d, w, zd, zw, strides, padding, dilation, groups))
+    expected = ref.conv2d(d, w, zd, zw, strides, padding, dilation, groups)
+    np.testing.assert_array_equal(got, expected)
 
 
 @pytest.mark.parametrize("trial", range(4))
@@ -175,10 +197,9 @@ def test_quantize_requantize_random_shapes(run, rng, trial):
     s1, z1, s2, z2 = _scale(rng, c), _zp(rng, "int8", c), _scale(rng), _zp(rng, "uint8")
 
     def make(v):
-        from tvm import relax
-
-        q = relax.BlockBuilder.current().emit(qnn.quantize(v, s1, z1, out_dtype="int8", axis=axis))
+        q = qnn.quantize(v, s1, z1, out_dtype="int8", axis=axis)  # nested, not emitted
         return qnn.requantize(q, s1, z1, s2, z2, out_dtype="uint8", axis=axis)
 
-    expected = ref.requantize(ref.quantize(x, s1, z1, "int8", axis), s1, z1, s2, z2, "uint8", axis)
+    q = ref.quantize(x, s1, z1, "int8", axis)
+    expected = ref.requantize(q, s1, z1, s2, z2, "uint8", axis)
     np.testing.assert_array_equal(run(make, x), expected)

@@ -103,6 +103,19 @@ def along(bb: relax.BlockBuilder, expr: Any, axis: int, ndim: int,
     return expr
 
 
+def _check_emit_args(func: str, bb: Any, x: Any, axis: Any, ndim: Any) -> None:
+    from tvm import relax
+
+    if not isinstance(bb, relax.BlockBuilder):
+        raise TypeError(f"{func}: bb must be a relax.BlockBuilder, "
+                        f"got {type(bb).__name__}")
+    if not isinstance(x, relax.Expr) or not isinstance(x.ty, relax.TensorType):
+        raise TypeError(f"{func}: x must be a normalized Relax tensor expression, "
+                        f"got {type(x).__name__}")
+    ndim = checks.positive_int(func, "ndim", ndim, maximum=64)
+    checks.integer(func, "axis", axis, minimum=0, maximum=ndim - 1)
+
+
 def centered(bb: relax.BlockBuilder, x: Any, zero_point: Any, axis: int, ndim: int):
     """Emit ``x - zero_point`` exactly: in int32, or in int64 when ``x`` is int32.
 
@@ -110,6 +123,7 @@ def centered(bb: relax.BlockBuilder, x: Any, zero_point: Any, axis: int, ndim: i
     """
     from tvm import relax
 
+    _check_emit_args("qnn.common.centered", bb, x, axis, ndim)
     if str(x.ty.dtype) == "int32" and is_zero(zero_point):
         return x
     wide = "int64" if str(x.ty.dtype) == "int32" else "int32"
@@ -129,7 +143,9 @@ def saturate(bb: relax.BlockBuilder, x: Any, zero_point: Any, dtype: str, axis: 
     """
     from tvm import relax
 
-    lo, hi = DTYPE_RANGES[dtype]
+    _check_emit_args("qnn.common.saturate", bb, x, axis, ndim)
+    lo, hi = DTYPE_RANGES[checks.one_of("qnn.common.saturate", "dtype", dtype,
+                                        list(DTYPE_RANGES))]
     if dtype == "int32" and str(x.ty.dtype) != "float64":
         x = bb.emit(relax.op.astype(x, "float64"))
     if not is_zero(zero_point):

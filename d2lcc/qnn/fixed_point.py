@@ -38,11 +38,17 @@ def fixed_point_multiplier(multiplier: Any, op: str = "qnn.requantize",
     ``[2**-32, 2**30)`` raise a ValueError naming ``op`` and ``what`` (a
     description of where the multiplier came from, such as the two scales).
     """
-    checks.string("qnn.fixed_point.fixed_point_multiplier", "op", op)
-    if isinstance(multiplier, (bool, np.bool_, str)) or multiplier is None:
+    func = "qnn.fixed_point.fixed_point_multiplier"
+    checks.string(func, "op", op)
+    if what is not None:
+        checks.string(func, "what", what)
+    try:
+        if isinstance(multiplier, (bool, np.bool_, str)) or multiplier is None:
+            raise TypeError
+        m = np.asarray(multiplier, np.float64)
+    except (TypeError, ValueError):
         raise TypeError(f"{op}: multiplier must be a number or an array, "
-                        f"got {type(multiplier).__name__}")
-    m = np.asarray(multiplier, np.float64)
+                        f"got {type(multiplier).__name__}") from None
     source = f" ({what})" if what else ""
     if not np.all(np.isfinite(m) & (m > 0)):
         raise ValueError(f"{op}: the multiplier {m}{source} must be positive and "
@@ -70,7 +76,9 @@ def rescale_reference(x: Any, mantissa: Any, shift: Any,
     checks.one_of(func, "rounding", rounding, FIXED_POINT_ROUNDINGS)
     x = checks.array(func, "x", np.asarray(x) if not isinstance(x, np.ndarray) else x,
                      dtypes=["int8", "uint8", "int16", "uint16", "int32", "int64"])
-    mantissa, shift = np.asarray(mantissa, np.int64), np.asarray(shift, np.int64)
+    mantissa = checks.array(func, "mantissa", np.asarray(mantissa),
+                            dtypes=["int32", "int64"])
+    shift = checks.array(func, "shift", np.asarray(shift), dtypes=["int32", "int64"])
     if np.any(shift < SHIFT_RANGE[0]) or np.any(shift > SHIFT_RANGE[1]):
         raise ValueError(f"{func}: shift={shift} must lie in {list(SHIFT_RANGE)}")
     if np.any(mantissa < 0):

@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import checks
+from .params import scale_values, zero_point_values
 
 OPSET = 13
 
@@ -49,8 +50,17 @@ def _check(func: str, **arrays) -> None:
         checks.array(func, name, value)
 
 
-def _f32(value) -> np.ndarray:
-    return np.asarray(value, np.float32)
+def _scale(func: str, name: str, value) -> np.ndarray:
+    """A checked scale (scalar or 1-D) as float32."""
+    channels = np.size(value) if np.ndim(value) == 1 else None
+    return scale_values(value, func, name, channels)
+
+
+def _zp(func: str, name: str, value, dtype) -> np.ndarray:
+    """A checked zero point (scalar or 1-D) in ``dtype``."""
+    channels = np.size(value) if np.ndim(value) == 1 else None
+    return zero_point_values(value, np.dtype(dtype).name, func, name,
+                             channels).astype(dtype)
 
 
 def quantize_linear(x: np.ndarray, scale, zero_point, dtype: str = "uint8",
@@ -58,14 +68,20 @@ def quantize_linear(x: np.ndarray, scale, zero_point, dtype: str = "uint8",
     """ONNX ``QuantizeLinear``: ``saturate(round_half_to_even(x / scale) + zp)``."""
     _check("qnn.onnxrt.quantize_linear", x=x)
     checks.one_of("qnn.onnxrt.quantize_linear", "dtype", dtype, ["uint8", "int8"])
-    inputs = {"x": _f32(x), "s": _f32(scale), "z": np.asarray(zero_point, dtype)}
+    func = "qnn.onnxrt.quantize_linear"
+    checks.integer(func, "axis", axis, minimum=-x.ndim, maximum=max(x.ndim - 1, 0))
+    inputs = {"x": np.asarray(x, np.float32), "s": _scale(func, "scale", scale),
+              "z": _zp(func, "zero_point", zero_point, dtype)}
     return _run("QuantizeLinear", inputs, dtype, {"axis": axis})
 
 
 def dequantize_linear(q: np.ndarray, scale, zero_point, axis: int = 1) -> np.ndarray:
     """ONNX ``DequantizeLinear``: ``(q - zero_point) * scale``."""
-    _check("qnn.onnxrt.dequantize_linear", q=q)
-    inputs = {"q": q, "s": _f32(scale), "z": np.asarray(zero_point, q.dtype)}
+    func = "qnn.onnxrt.dequantize_linear"
+    _check(func, q=q)
+    checks.integer(func, "axis", axis, minimum=-q.ndim, maximum=max(q.ndim - 1, 0))
+    inputs = {"q": q, "s": _scale(func, "scale", scale),
+              "z": _zp(func, "zero_point", zero_point, q.dtype)}
     return _run("DequantizeLinear", inputs, np.float32, {"axis": axis})
 
 
@@ -84,34 +100,39 @@ def qlinear_conv(
     groups: int = 1,
 ) -> np.ndarray:
     """ONNX ``QLinearConv`` without bias; ``padding`` is (top, left, bottom, right)."""
-    _check("qnn.onnxrt.qlinear_conv", x=x, w=w)
+    func = "qnn.onnxrt.qlinear_conv"
+    _check(func, x=x, w=w)
     inputs = {
         "x": x,
-        "xs": _f32(x_scale),
-        "xz": np.asarray(x_zero_point, x.dtype),
+        "xs": _scale(func, "x_scale", x_scale),
+        "xz": _zp(func, "x_zero_point", x_zero_point, x.dtype),
         "w": w,
-        "ws": _f32(w_scale),
-        "wz": np.asarray(w_zero_point, w.dtype),
-        "ys": _f32(y_scale),
-        "yz": np.asarray(y_zero_point, x.dtype),
+        "ws": _scale(func, "w_scale", w_scale),
+        "wz": _zp(func, "w_zero_point", w_zero_point, w.dtype),
+        "ys": _scale(func, "y_scale", y_scale),
+        "yz": _zp(func, "y_zero_point", y_zero_point, x.dtype),
     }
-    attrs = {"strides": list(strides), "pads": list(padding),
-             "dilations": list(dilation), "group": groups}
+    attrs = {"strides": list(checks.shape(func, "strides", strides, ndim=2)),
+             "pads": list(checks.shape(func, "padding", padding, ndim=4,
+                                       allow_zero=True)),
+             "dilations": list(checks.shape(func, "dilation", dilation, ndim=2)),
+             "group": checks.positive_int(func, "groups", groups)}
     return _run("QLinearConv", inputs, x.dtype, attrs)
 
 
 def qlinear_matmul(a: np.ndarray, a_scale, a_zero_point, b: np.ndarray, b_scale,
                    b_zero_point, y_scale, y_zero_point) -> np.ndarray:
     """ONNX ``QLinearMatMul`` of ``a [m, k]`` and ``b [k, n]``, in ``a``'s dtype."""
-    _check("qnn.onnxrt.qlinear_matmul", a=a, b=b)
+    func = "qnn.onnxrt.qlinear_matmul"
+    _check(func, a=a, b=b)
     inputs = {
         "a": a,
-        "as": _f32(a_scale),
-        "az": np.asarray(a_zero_point, a.dtype),
+        "as": _scale(func, "a_scale", a_scale),
+        "az": _zp(func, "a_zero_point", a_zero_point, a.dtype),
         "b": b,
-        "bs": _f32(b_scale),
-        "bz": np.asarray(b_zero_point, b.dtype),
-        "ys": _f32(y_scale),
-        "yz": np.asarray(y_zero_point, a.dtype),
+        "bs": _scale(func, "b_scale", b_scale),
+        "bz": _zp(func, "b_zero_point", b_zero_point, b.dtype),
+        "ys": _scale(func, "y_scale", y_scale),
+        "yz": _zp(func, "y_zero_point", y_zero_point, a.dtype),
     }
     return _run("QLinearMatMul", inputs, a.dtype)

@@ -96,6 +96,8 @@ def _show(values: np.ndarray) -> str:
 
 
 def _check_length(values: np.ndarray, op: str, arg: str, channels: int | None) -> None:
+    if channels is not None:
+        checks.nonnegative_int(op, "channels", channels)
     if values.ndim == 0:
         return
     if channels is None:
@@ -253,6 +255,7 @@ def requantize_multiplier(input_scale, output_scale, *more_input_scales,
     the very same multiplier. A ratio that overflows float32 raises a
     ValueError naming ``op`` and the scales.
     """
+    checks.string("qnn.params.requantize_multiplier", "op", op)
     ratio = scale_ratio(input_scale, output_scale, *more_input_scales)
     with np.errstate(over="ignore"):
         m = ratio.astype(np.float32)

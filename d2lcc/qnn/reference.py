@@ -24,13 +24,14 @@ from .params import (DTYPE_RANGES, OUT_DTYPES, QUANT_DTYPES, requantize_multipli
                      scale_ratio, scale_values, zero_point_values)
 
 
-def _data(func: str, data: Any, dtypes: Sequence[str]) -> np.ndarray:
+def _data(func: str, data: Any, dtypes: Sequence[str],
+          name: str = "data") -> np.ndarray:
     if not isinstance(data, np.ndarray):
         if isinstance(data, (str, bytes)) or data is None:
-            raise TypeError(f"{func}: data must be a NumPy array, "
+            raise TypeError(f"{func}: {name} must be a NumPy array, "
                             f"got {type(data).__name__}")
         data = np.asarray(data)
-    return checks.array(func, "data", data, dtypes=list(dtypes))
+    return checks.array(func, name, data, dtypes=list(dtypes))
 
 
 def _axis(func: str, axis: Any, ndim: int) -> int:
@@ -145,9 +146,10 @@ def conv2d(
     d = checks.array(func, "data", _data(func, data, QUANT_DTYPES), ndim=4)
     w = _weight(func, weight, 4)
     groups = checks.positive_int(func, "groups", groups)
-    (sh, sw) = checks.shape(func, "strides", list(strides), ndim=2)
-    (dh, dw) = checks.shape(func, "dilation", list(dilation), ndim=2)
-    padding = list(padding) * 2 if len(padding) == 2 else list(padding)
+    (sh, sw) = checks.shape(func, "strides", strides, ndim=2)
+    (dh, dw) = checks.shape(func, "dilation", dilation, ndim=2)
+    if isinstance(padding, (list, tuple)) and len(padding) == 2:
+        padding = list(padding) * 2
     t, l, b, r = checks.shape(func, "padding", padding, ndim=4, allow_zero=True)
     n, c, h, wd = d.shape
     o, cg, kh, kw = w.shape
@@ -196,8 +198,8 @@ def dense(data: np.ndarray, weight: np.ndarray, input_zero_point,
 
 
 def _binary_operands(func: str, lhs: Any, rhs: Any):
-    a = _data(func, lhs, QUANT_DTYPES)
-    b = _data(func, rhs, QUANT_DTYPES)
+    a = _data(func, lhs, QUANT_DTYPES, "lhs")
+    b = _data(func, rhs, QUANT_DTYPES, "rhs")
     if a.dtype != b.dtype:
         raise TypeError(f"{func}: rhs has dtype {b.dtype} but lhs has {a.dtype}")
     try:
@@ -267,7 +269,8 @@ def concatenate(tensors, input_scales, input_zero_points, output_scale,
         raise ValueError(f"{func}: {len(tensors)} tensors need as many input_scales "
                          f"and input_zero_points, got {len(input_scales)} and "
                          f"{len(input_zero_points)}")
-    arrays = [_data(func, t, QUANT_DTYPES) for t in tensors]
+    arrays = [_data(func, t, QUANT_DTYPES, f"tensors[{i}]")
+              for i, t in enumerate(tensors)]
     dtype = arrays[0].dtype.name
     if any(t.dtype.name != dtype for t in arrays):
         raise TypeError(f"{func}: tensors must share one dtype, got "

@@ -14,7 +14,8 @@ written, documented and tested once. One module per idea, in book order:
 - :mod:`d2lcc.models`: the small CNN several chapters compile, with its NumPy reference.
 - :mod:`d2lcc.deploy`: reading ELF headers of compiled artifacts.
 - :mod:`d2lcc.cpu`: peak FLOP rate, memory bandwidth and the roofline.
-- :mod:`d2lcc.matmul`, :mod:`d2lcc.conv`, :mod:`d2lcc.layers`: operator schedules, step by step.
+- :mod:`d2lcc.matmul`, :mod:`d2lcc.conv`, :mod:`d2lcc.layers`: operator schedules,
+  step by step.
 - :mod:`d2lcc.tuning`: MetaSchedule tuning and the shipped tuning databases.
 - :mod:`d2lcc.compiler`: :func:`d2lcc.compile`, a whole network compiled for the CPU,
   and a per-kernel profile of where its time goes.

@@ -41,7 +41,7 @@ def _is_int(value: Any) -> bool:
 
 def integer(func: str, name: str, value: Any, *, minimum: int | None = None,
             maximum: int | None = None) -> int:
-    """Return ``value`` as an ``int`` within ``[minimum, maximum]`` (``None``: unbounded)."""
+    """Return ``value`` as an ``int`` in ``[minimum, maximum]`` (``None``: no bound)."""
     if not _is_int(value):
         raise TypeError(f"{func}: {name} must be an int, got {type(value).__name__} "
                         f"{_show(value)}")
@@ -58,12 +58,14 @@ def positive_int(func: str, name: str, value: Any, *, maximum: int = MAX_COUNT) 
     return integer(func, name, value, minimum=1, maximum=maximum)
 
 
-def nonnegative_int(func: str, name: str, value: Any, *, maximum: int = MAX_COUNT) -> int:
+def nonnegative_int(func: str, name: str, value: Any, *,
+                    maximum: int = MAX_COUNT) -> int:
     """Return ``value`` as an ``int`` in ``[0, maximum]``."""
     return integer(func, name, value, minimum=0, maximum=maximum)
 
 
-def multiple_of(func: str, name: str, value: int, divisor: int, divisor_name: str) -> int:
+def multiple_of(func: str, name: str, value: int, divisor: int,
+                divisor_name: str) -> int:
     """Check that ``value`` is a multiple of ``divisor`` (both already checked ints)."""
     if value % divisor:
         raise ValueError(f"{func}: {name}={value} must be a multiple of "
@@ -96,7 +98,7 @@ def real(func: str, name: str, value: Any, *, minimum: float | None = None,
 
 
 def boolean(func: str, name: str, value: Any) -> bool:
-    """Return ``value`` if it is a ``bool`` (NumPy's too); refuse 0/1 and other truthy things."""
+    """Return ``value`` if it is a ``bool`` (NumPy's too); refuse 0, 1 and the like."""
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{func}: {name} must be True or False, got "
                         f"{type(value).__name__} {_show(value)}")
@@ -140,7 +142,8 @@ def array(func: str, name: str, value: Any, *, ndim: int | None = None,
     ``finite`` refuses NaN and infinities; ``nonempty`` refuses arrays with no elements.
     """
     if not isinstance(value, np.ndarray):
-        raise TypeError(f"{func}: {name} must be a NumPy array, got {type(value).__name__}")
+        raise TypeError(f"{func}: {name} must be a NumPy array, "
+                        f"got {type(value).__name__}")
     if ndim is not None and value.ndim != ndim:
         raise ValueError(f"{func}: {name} must be {ndim}-D, got shape {value.shape}")
     if dtypes is not None and str(value.dtype) not in dtypes:

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import checks
+from . import checks, fold
 
 
 def import_model(model: Any):
@@ -61,7 +61,7 @@ SCHEDULES = ("none", "dlight", "book")
 
 
 def sum_to_add():
-    """A pass that turns ONNX ``Sum`` of two tensors, as the importer writes it, into ``add``.
+    """A pass that turns ONNX ``Sum`` of two tensors, as imported, into ``add``.
 
     TVM's ONNX importer writes ``Sum(a, b)`` as ``sum(stack([broadcast_to(a),
     broadcast_to(b)]), axis=0)``: a copy of both inputs and a reduction, which
@@ -72,10 +72,11 @@ def sum_to_add():
 
     a, b = wildcard(), wildcard()
     spread = [is_op("relax.broadcast_to")(x, wildcard()) for x in (a, b)]
-    pattern = is_op("relax.sum")(is_op("relax.stack")(is_tuple(spread)))
+    stacked = is_op("relax.stack")(is_tuple(spread))
+    pattern = is_op("relax.sum")(stacked)
 
     def rewrite(expr, matches):
-        stack = matches[pattern].args[0]
+        stack = matches[stacked]
         if int(stack.attrs.axis) != 0 or list(expr.attrs.axis or []) != [0] \
                 or expr.attrs.keepdims:
             return expr
@@ -97,6 +98,7 @@ def simplify_passes() -> list:
         relax.transform.FoldBatchnormToConv2D(),
         relax.transform.DecomposeOpsForInference(),
         relax.transform.CanonicalizeBindings(),
+        fold.fold_constants(),
         relax.transform.FoldConstant(),
     ]
 
@@ -153,7 +155,8 @@ def _database(database: Any):
         return database
     if isinstance(database, (str, Path)):
         return tuning.load_database(database)
-    raise TypeError("compile: database must be a MetaSchedule Database, a path or None, "
+    raise TypeError("compile: database must be a MetaSchedule Database, a path "
+                    "or None, "
                     f"got {type(database).__name__}")
 
 
@@ -223,7 +226,7 @@ def tune_network(mod: Any, target: Any, work_dir: str | Path, trials: int, *,
 
 @dataclass
 class KernelTime:
-    """One kernel's share of a network's run time (see :meth:`CompiledModel.profile`)."""
+    """One kernel's share of a network's run time (:meth:`CompiledModel.profile`)."""
 
     name: str
     calls: int

@@ -58,7 +58,8 @@ def build(mod: Any, target: Any = None, *, pipeline: Any = None) -> Callable[...
     mod
         A :class:`tvm.IRModule` with a Relax function ``main``.
     target
-        A :class:`tvm.target.Target` or target dictionary; this machine's CPU by default.
+        A :class:`tvm.target.Target` or target dictionary; this machine's CPU by
+        default.
     pipeline
         The Relax pipeline: ``None`` for ``tvm.compile``'s default, a pipeline
         name such as ``"default"``, or a pass.
@@ -106,15 +107,16 @@ def run_prim_func(func: Any, *inputs: np.ndarray, out_shape: tuple[int, ...],
     import tvm
 
     if not isinstance(func, (tvm.tirx.PrimFunc, tvm.IRModule)):
-        raise TypeError("execute.run_prim_func: func must be a PrimFunc or an IRModule, "
+        raise TypeError("execute.run_prim_func: func must be a PrimFunc or an "
+                        "IRModule, "
                         f"got {type(func).__name__}")
     out_shape = checks.shape("execute.run_prim_func", "out_shape", out_shape,
                              allow_zero=True)
     try:
         dtype = np.dtype(out_dtype)
     except TypeError:
-        raise TypeError(f"execute.run_prim_func: out_dtype={out_dtype!r} is not a dtype") \
-            from None
+        raise TypeError(f"execute.run_prim_func: out_dtype={out_dtype!r} is not "
+                        "a dtype") from None
     for i, x in enumerate(inputs):
         checks.array("execute.run_prim_func", f"inputs[{i}]", x)
     lib = tvm.compile(func, target=_target("execute.run_prim_func", target))

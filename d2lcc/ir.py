@@ -14,7 +14,7 @@ from . import checks
 
 
 def single_op_module(build: Callable[..., Any], *arg_types: tuple[Sequence[int], str]):
-    """Return a module whose ``main`` takes tensors of ``arg_types`` and returns ``build(*args)``.
+    """A module whose ``main`` takes tensors of ``arg_types``, returns ``build(*args)``.
 
     Parameters
     ----------
@@ -30,7 +30,8 @@ def single_op_module(build: Callable[..., Any], *arg_types: tuple[Sequence[int],
     params = []
     for i, pair in enumerate(arg_types):
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise TypeError(f"ir.single_op_module: arg_types[{i}] must be a (shape, dtype) "
+            raise TypeError(f"ir.single_op_module: arg_types[{i}] must be a "
+                            "(shape, dtype) "
                             f"pair, got {pair!r}")
         shape = checks.shape("ir.single_op_module", f"arg_types[{i}] shape", pair[0],
                              allow_zero=True)
@@ -54,7 +55,8 @@ def op_names(mod: Any, func: str = "main") -> list[str]:
     from tvm import relax
 
     if not isinstance(mod, tvm.IRModule):
-        raise TypeError(f"ir.op_names: mod must be a tvm.IRModule, got {type(mod).__name__}")
+        raise TypeError(f"ir.op_names: mod must be a tvm.IRModule, "
+                        f"got {type(mod).__name__}")
     checks.string("ir.op_names", "func", func)
     if func not in [gv.name_hint for gv in mod.get_global_vars()]:
         raise ValueError(f"ir.op_names: mod has no function named func={func!r}")

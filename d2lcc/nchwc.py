@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import checks
+from . import checks, fold
 
 
 def channel_block(channels: int, lanes: int) -> int:
-    """The channel block for ``channels``: ``lanes`` if it divides them, else all of them.
+    """The channel block: ``lanes`` if it divides ``channels``, else all of them.
 
     >>> channel_block(64, 16), channel_block(3, 16)
     (16, 3)
@@ -70,7 +70,7 @@ def conv2d_nchwc_compute(data, kernel, strides, padding):
 
 
 def _layout_block(layout: str, axis: str) -> int | None:
-    """The block size of ``axis`` in a layout such as ``"NCHW16c"`` (None if unblocked)."""
+    """The block of ``axis`` in a layout such as ``"NCHW16c"`` (None if unblocked)."""
     import re
 
     match = re.search(rf"(\d+){axis}", layout)
@@ -97,7 +97,8 @@ def legalize_conv2d(bb: Any, call: Any):
         return default(bb, call)
     strides = [int(s) for s in attrs.strides]
     padding = [int(p) for p in attrs.padding]
-    return bb.call_te(conv2d_nchwc_compute, call.args[0], call.args[1], strides, padding,
+    return bb.call_te(conv2d_nchwc_compute, call.args[0], call.args[1], strides,
+                      padding,
                       primfunc_name_hint="conv2d_nchwc")
 
 
@@ -200,7 +201,7 @@ def layout_passes(lanes: int) -> list:
     layouts = [f"NCHW{lanes}c", f"OIHW{lanes}i{lanes}o"]
     return [pad_channels(lanes), relax.transform.FoldConstant(),
             relax.transform.ConvertLayout({"relax.nn.conv2d": layouts}),
-            relax.transform.FoldConstant()]
+            fold.fold_constants(), relax.transform.FoldConstant()]
 
 
 def is_packed_conv(func: Any) -> bool:

@@ -96,7 +96,8 @@ def check_architecture(name: str, model: Any = None) -> float:
 
     model = _shipped(name) if model is None else model
     shape = input_shape(model)
-    x = (np.arange(int(np.prod(shape))).reshape(shape) / np.prod(shape)).astype(np.float32)
+    size = int(np.prod(shape))
+    x = (np.arange(size).reshape(shape) / size).astype(np.float32)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # the files carry unused initializers; do not warn
     session = ort.InferenceSession(model.SerializeToString(), options,
@@ -132,7 +133,7 @@ def _random_weight(kind: tuple[str, int], shape: tuple[int, ...], rng) -> np.nda
 
 
 def load(name: str, seed: int = 0, check: bool = True):
-    """Return architecture ``name`` as an ``onnx.ModelProto`` with seeded random weights.
+    """Return architecture ``name`` as an ``onnx.ModelProto``, with seeded weights.
 
     Parameters
     ----------
@@ -167,7 +168,8 @@ def load(name: str, seed: int = 0, check: bool = True):
         if value.dtype == np.float32 and consumers.get(tensor_name, ("", 0))[1] >= 1:
             weights[tensor_name] = value.shape
     used = {i for node in nodes for i in node.input}
-    kept = [t for t in model.graph.initializer if t.name in used and t.name not in weights]
+    kept = [t for t in model.graph.initializer
+            if t.name in used and t.name not in weights]
     new = [numpy_helper.from_array(
         _random_weight(consumers[w], shape, rng).astype(np.float32), w)
         for w, shape in weights.items() if w in used]

@@ -85,7 +85,8 @@ def normalize_axis(axis: Any, ndim: int, op: str) -> int:
     ndim = checks.nonnegative_int("qnn.shapes.normalize_axis", "ndim", ndim)
     checks.integer(op, "axis", axis)
     if not -ndim <= axis < ndim:
-        raise ValueError(f"{op}: axis={axis!r} is out of range for a {ndim}-D tensor")
+        raise ValueError(f"{op}: axis={axis!r} is out of range for a tensor of "
+                         f"ndim={ndim} dimensions")
     return int(axis) % ndim
 
 

@@ -104,8 +104,20 @@ def simplify_passes() -> list:
 
 
 def fuse_passes(legalize_map: dict | None = None) -> list:
-    """Stage 2: legalize every operator to TensorIR, then fuse chains of kernels."""
+    """Stage 2: legalize every operator to TensorIR, then fuse chains of kernels.
+
+    ``legalize_map`` maps operator names to legalization functions that replace
+    TVM's own for those operators (see :func:`d2lcc.nchwc.legalize_conv2d`).
+    """
     from tvm import relax
+
+    if legalize_map is not None:
+        if not isinstance(legalize_map, dict):
+            raise TypeError("fuse_passes: legalize_map must be a dict or None, "
+                            f"got {type(legalize_map).__name__}")
+        for op, rule in legalize_map.items():
+            checks.string("fuse_passes", "legalize_map key", op)
+            checks.function("fuse_passes", f"legalize_map[{op!r}]", rule)
 
     return [
         relax.transform.LegalizeOps(legalize_map),
@@ -233,6 +245,12 @@ class KernelTime:
     seconds: float
     share: float
 
+    def __post_init__(self):
+        checks.string("KernelTime", "name", self.name)
+        checks.positive_int("KernelTime", "calls", self.calls)
+        checks.real("KernelTime", "seconds", self.seconds, minimum=0.0)
+        checks.real("KernelTime", "share", self.share, minimum=0.0, maximum=1.0)
+
 
 class CompiledModel:
     """A compiled network: call it with NumPy arrays, profile its kernels."""
@@ -240,6 +258,16 @@ class CompiledModel:
     def __init__(self, module: Any, executable: Any, target: Any):
         import tvm
         from tvm import relax
+
+        if not isinstance(module, tvm.IRModule):
+            raise TypeError(f"CompiledModel: module must be a tvm.IRModule, "
+                            f"got {type(module).__name__}")
+        if not isinstance(executable, tvm.runtime.Executable):
+            raise TypeError("CompiledModel: executable must be what tvm.compile "
+                            f"returns, got {type(executable).__name__}")
+        if not isinstance(target, tvm.target.Target):
+            raise TypeError(f"CompiledModel: target must be a tvm.target.Target, "
+                            f"got {type(target).__name__}")
 
         self.module = module
         self.executable = executable

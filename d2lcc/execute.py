@@ -74,6 +74,9 @@ def build(mod: Any, target: Any = None, *, pipeline: Any = None) -> Callable[...
 
     _check_module("execute.build", mod)
     target = _target("execute.build", target)
+    if pipeline is not None and not isinstance(pipeline, (str, tvm.transform.Pass)):
+        raise TypeError("execute.build: pipeline must be None, a pipeline name or a "
+                        f"tvm.transform.Pass, got {type(pipeline).__name__}")
     executable = tvm.compile(mod, target=target, relax_pipeline=pipeline or "default")
     device = tvm.cpu()
     main = relax.VirtualMachine(executable, device)["main"]
@@ -113,6 +116,8 @@ def run_prim_func(func: Any, *inputs: np.ndarray, out_shape: tuple[int, ...],
     out_shape = checks.shape("execute.run_prim_func", "out_shape", out_shape,
                              allow_zero=True)
     try:
+        if not isinstance(out_dtype, str):
+            raise TypeError
         dtype = np.dtype(out_dtype)
     except TypeError:
         raise TypeError(f"execute.run_prim_func: out_dtype={out_dtype!r} is not "

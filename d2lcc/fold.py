@@ -21,7 +21,14 @@ def index_expr(expr, env: dict):
     import tvm
 
     tirx = tvm.tirx
+    if not isinstance(env, dict):
+        raise TypeError(f"fold.index_expr: env must be a dict, got {type(env).__name__}")
+    if not isinstance(expr, tvm.ir.expr.Expr):
+        raise TypeError(f"fold.index_expr: expr must be a TIR expression, "
+                        f"got {type(expr).__name__}")
     if isinstance(expr, tirx.Var):
+        if expr.name not in env:
+            raise ValueError(f"fold.index_expr: env has no value for {expr.name}")
         return env[expr.name]
     if isinstance(expr, tirx.IntImm):
         return int(expr.value)

@@ -25,6 +25,9 @@ from typing import Any
 
 from . import checks, fold
 
+# Shown verbatim in the book as a cell to edit; schedule_conv checks its arguments.
+__teaching__ = ("tile_packed_conv",)
+
 
 def channel_block(channels: int, lanes: int) -> int:
     """The channel block: ``lanes`` if it divides ``channels``, else all of them.
@@ -45,12 +48,22 @@ def conv2d_nchwc_compute(data, kernel, strides, padding):
     """
     from tvm import te
 
-    n, cc, h, w, bc = (int(d) for d in data.shape)
-    oc, _, kh, kw, _, bo = (int(d) for d in kernel.shape)
-    top, left, bottom, right = padding
-    sh, sw = strides
+    func = "nchwc.conv2d_nchwc_compute"
+    n, cc, h, w, bc = _static_shape(func, "data", data, 5)
+    oc, kc, kh, kw, kb, bo = _static_shape(func, "kernel", kernel, 6)
+    if (kc, kb) != (cc, bc):
+        raise ValueError(f"{func}: kernel's input channels ({kc} blocks of {kb}) do not "
+                         f"match data's ({cc} blocks of {bc})")
+    sh, sw = (checks.positive_int(func, f"strides[{i}]", v)
+              for i, v in enumerate(_pair_of(func, "strides", strides, 2)))
+    top, left, bottom, right = (checks.nonnegative_int(func, f"padding[{i}]", v)
+                                for i, v in enumerate(_pair_of(func, "padding",
+                                                               padding, 4)))
     oh = (h + top + bottom - kh) // sh + 1
     ow = (w + left + right - kw) // sw + 1
+    if h + top + bottom < kh or w + left + right < kw:
+        raise ValueError(f"{func}: the {kh}x{kw} kernel does not fit the padded "
+                         f"{h}x{w} data")
     if top or left or bottom or right:
         def pad_value(b, c, i, j, x):
             inside = te.all(i >= top, i < h + top, j >= left, j < w + left)
@@ -69,6 +82,28 @@ def conv2d_nchwc_compute(data, kernel, strides, padding):
         name="conv")
 
 
+def _static_shape(func: str, name: str, tensor: Any, ndim: int) -> tuple[int, ...]:
+    from tvm import te, tirx
+
+    if not isinstance(tensor, te.Tensor):
+        raise TypeError(f"{func}: {name} must be a te.Tensor, got {type(tensor).__name__}")
+    if len(tensor.shape) != ndim or not all(isinstance(d, (int, tirx.IntImm))
+                                            for d in tensor.shape):
+        raise ValueError(f"{func}: {name} must have a static {ndim}-D shape, "
+                         f"got {tensor.shape}")
+    return tuple(int(d) for d in tensor.shape)
+
+
+def _pair_of(func: str, name: str, value: Any, size: int) -> list:
+    from tvm import tirx
+
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") \
+            or len(value) != size:
+        raise TypeError(f"{func}: {name} must be a list of {size} ints, got {value!r}")
+    # call_te hands lists over as TVM arrays of IntImm
+    return [int(v.value) if isinstance(v, tirx.IntImm) else v for v in value]
+
+
 def _layout_block(layout: str, axis: str) -> int | None:
     """The block of ``axis`` in a layout such as ``"NCHW16c"`` (None if unblocked)."""
     import re
@@ -85,7 +120,15 @@ def legalize_conv2d(bb: Any, call: Any):
     goes to TVM's own legalization.
     """
     import tvm
+    from tvm import relax
 
+    if not isinstance(bb, relax.BlockBuilder):
+        raise TypeError(f"nchwc.legalize_conv2d: bb must be a relax.BlockBuilder, "
+                        f"got {type(bb).__name__}")
+    if not (isinstance(call, relax.Call) and isinstance(call.op, tvm.ir.Op)
+            and call.op.name == "relax.nn.conv2d"):
+        raise TypeError("nchwc.legalize_conv2d: call must be a call of relax.nn.conv2d, "
+                        f"got {type(call).__name__}")
     attrs = call.attrs
     data_layout, kernel_layout = str(attrs.data_layout), str(attrs.kernel_layout)
     packed = (_layout_block(data_layout, "c") is not None
@@ -127,7 +170,12 @@ def tile_packed_conv(sch: Any, ow_tile: int) -> None:
 def has_block(sch: Any, name: str) -> bool:
     """Whether the schedule's function has a block called ``name``."""
     import tvm
+    from tvm import s_tir
 
+    if not isinstance(sch, s_tir.Schedule):
+        raise TypeError(f"nchwc.has_block: sch must be a tvm.s_tir.Schedule, "
+                        f"got {type(sch).__name__}")
+    checks.string("nchwc.has_block", "name", name)
     try:
         sch.get_sblock(name)
     except (tvm.error.InternalError, ValueError, RuntimeError):
@@ -137,9 +185,11 @@ def has_block(sch: Any, name: str) -> bool:
 
 def schedule_conv(func: Any, ow_tile: int | None = None):
     """Return ``func`` (a fused packed-convolution PrimFunc) scheduled for this CPU."""
-    import tvm
     from tvm import s_tir
 
+    if not is_packed_conv(func):
+        raise TypeError("nchwc.schedule_conv: func must be an unscheduled PrimFunc "
+                        "that legalize_conv2d wrote (a 'conv' block with 9 loops)")
     sch = s_tir.Schedule(func)
     width = int(sch.get(sch.get_loops(sch.get_sblock("conv"))[3]).extent)
     if ow_tile is None:  # leave registers for a weight vector and a broadcast input
@@ -147,6 +197,8 @@ def schedule_conv(func: Any, ow_tile: int | None = None):
 
         limit = vector_registers() - 4
         ow_tile = max(d for d in range(1, min(width, limit) + 1) if width % d == 0)
+    ow_tile = checks.positive_int("nchwc.schedule_conv", "ow_tile", ow_tile)
+    checks.multiple_of("nchwc.schedule_conv", "output width", width, ow_tile, "ow_tile")
     pad = sch.get_sblock("pad") if has_block(sch, "pad") else None
     tile_packed_conv(sch, ow_tile)
     if pad is not None:

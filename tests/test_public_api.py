@@ -127,6 +127,42 @@ def _host():
     return d2lcc.target.host()
 
 
+def _compiled():
+    import tvm
+
+    mod, target = _relax_module(), _host()
+    return dict(module=mod, executable=tvm.compile(mod, target=target), target=target)
+
+
+def _legalized():
+    from tvm import relax
+
+    mod = relax.transform.LegalizeOps()(_relax_module())
+    name = next(gv.name_hint for gv, f in mod.functions.items()
+                if not isinstance(f, relax.Function))
+    return dict(mod=mod, name=name, func=mod[name])
+
+
+def _packed_conv():
+    from tvm import te
+
+    from d2lcc import nchwc
+
+    data = te.placeholder((1, 1, 6, 6, 8), "float32", name="data")
+    kernel = te.placeholder((1, 1, 3, 3, 8, 8), "float32", name="kernel")
+    out = nchwc.conv2d_nchwc_compute(data, kernel, [1, 1], [1, 1, 1, 1])
+    return te.create_prim_func([data, kernel, out])
+
+
+def _conv_call():
+    from tvm import relax
+
+    bb = relax.BlockBuilder()
+    bb.testing_scope([]).__enter__()  # legalization emits into the current scope
+    x, w = _var((1, 8, 6, 6), "float32"), _var((8, 8, 3, 3), "float32", "w")
+    return dict(bb=bb, call=bb.normalize(relax.op.nn.conv2d(x, w)))
+
+
 _CACHE: dict = {}
 
 
@@ -246,6 +282,34 @@ EXAMPLES = {
     "d2lcc.tuning.record_seconds": lambda: dict(record=_shipped()[2]),
     "d2lcc.tuning.save_top": lambda: dict(database=_shipped()[0], mod=_shipped()[1],
                                           path=tempfile.mkdtemp(prefix="d2lcc_api_")),
+    "d2lcc.compiler.import_model": lambda: dict(model=_relax_module()),
+    "d2lcc.compiler.build": lambda: dict(scheduled=_relax_module()),
+    "d2lcc.compiler.CompiledModel": _compiled,
+    "d2lcc.compiler.KernelTime": lambda: dict(name="k", calls=1, seconds=1e-3,
+                                              share=0.5),
+    "d2lcc.compiler.replace_prim_func": _legalized,
+    "d2lcc.fold.index_expr": lambda: dict(
+        expr=__import__("tvm").tirx.Var("i", "int64") * 2,
+        env={"i": __import__("numpy").arange(3)}),
+    "d2lcc.nchwc.channel_block": lambda: dict(channels=16, lanes=8),
+    "d2lcc.nchwc.conv2d_nchwc_compute": lambda: dict(
+        data=__import__("tvm").te.placeholder((1, 1, 6, 6, 8)),
+        kernel=__import__("tvm").te.placeholder((1, 1, 3, 3, 8, 8)),
+        strides=[1, 1], padding=[1, 1, 1, 1]),
+    "d2lcc.nchwc.has_block": lambda: dict(
+        sch=__import__("tvm").s_tir.Schedule(_packed_conv()), name="conv"),
+    "d2lcc.nchwc.layout_passes": lambda: dict(lanes=8),
+    "d2lcc.nchwc.pad_channels": lambda: dict(lanes=8),
+    "d2lcc.nchwc.legalize_conv2d": _conv_call,
+    "d2lcc.nchwc.schedule_conv": lambda: dict(func=_packed_conv()),
+    "d2lcc.nchwc.schedule_module": lambda: dict(mod=_relax_module()),
+    "d2lcc.zoo.path": lambda: dict(name="squeezenet"),
+    "d2lcc.zoo.check_architecture": lambda: dict(name="squeezenet"),
+    "d2lcc.zoo.load": lambda: dict(name="squeezenet", check=False),
+    "d2lcc.zoo.data_input": lambda: dict(
+        model=__import__("d2lcc.zoo").zoo.load("squeezenet", check=False)),
+    "d2lcc.zoo.input_shape": lambda: dict(
+        model=__import__("d2lcc.zoo").zoo.load("squeezenet", check=False)),
     "d2lcc.execute.build": lambda: dict(mod=_relax_module()),
     "d2lcc.execute.run": lambda: {"mod": _relax_module(), "*": (_f32(2, 4),)},
     "d2lcc.execute.run_prim_func": lambda: {"func": _prim_func(), "*": (_f32(8),),

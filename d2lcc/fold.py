@@ -22,7 +22,8 @@ def index_expr(expr, env: dict):
 
     tirx = tvm.tirx
     if not isinstance(env, dict):
-        raise TypeError(f"fold.index_expr: env must be a dict, got {type(env).__name__}")
+        raise TypeError(f"fold.index_expr: env must be a dict, "
+                        f"got {type(env).__name__}")
     if not isinstance(expr, tvm.ir.expr.Expr):
         raise TypeError(f"fold.index_expr: expr must be a TIR expression, "
                         f"got {type(expr).__name__}")

@@ -52,8 +52,8 @@ def conv2d_nchwc_compute(data, kernel, strides, padding):
     n, cc, h, w, bc = _static_shape(func, "data", data, 5)
     oc, kc, kh, kw, kb, bo = _static_shape(func, "kernel", kernel, 6)
     if (kc, kb) != (cc, bc):
-        raise ValueError(f"{func}: kernel's input channels ({kc} blocks of {kb}) do not "
-                         f"match data's ({cc} blocks of {bc})")
+        raise ValueError(f"{func}: kernel's input channels ({kc} blocks of {kb}) "
+                         f"do not match data's ({cc} blocks of {bc})")
     sh, sw = (checks.positive_int(func, f"strides[{i}]", v)
               for i, v in enumerate(_pair_of(func, "strides", strides, 2)))
     top, left, bottom, right = (checks.nonnegative_int(func, f"padding[{i}]", v)
@@ -86,7 +86,8 @@ def _static_shape(func: str, name: str, tensor: Any, ndim: int) -> tuple[int, ..
     from tvm import te, tirx
 
     if not isinstance(tensor, te.Tensor):
-        raise TypeError(f"{func}: {name} must be a te.Tensor, got {type(tensor).__name__}")
+        raise TypeError(f"{func}: {name} must be a te.Tensor, "
+                        f"got {type(tensor).__name__}")
     if len(tensor.shape) != ndim or not all(isinstance(d, (int, tirx.IntImm))
                                             for d in tensor.shape):
         raise ValueError(f"{func}: {name} must have a static {ndim}-D shape, "
@@ -127,8 +128,8 @@ def legalize_conv2d(bb: Any, call: Any):
                         f"got {type(bb).__name__}")
     if not (isinstance(call, relax.Call) and isinstance(call.op, tvm.ir.Op)
             and call.op.name == "relax.nn.conv2d"):
-        raise TypeError("nchwc.legalize_conv2d: call must be a call of relax.nn.conv2d, "
-                        f"got {type(call).__name__}")
+        raise TypeError("nchwc.legalize_conv2d: call must be a call of "
+                        f"relax.nn.conv2d, got {type(call).__name__}")
     attrs = call.attrs
     data_layout, kernel_layout = str(attrs.data_layout), str(attrs.kernel_layout)
     packed = (_layout_block(data_layout, "c") is not None

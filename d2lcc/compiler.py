@@ -172,30 +172,50 @@ def _database(database: Any):
                     f"got {type(database).__name__}")
 
 
-def optimize(model: Any, target: Any = None, *, schedules: str = "book",
-             database: Any = None, tune_trials: int = 0,
-             work_dir: str | Path | None = None):
-    """Run stages 1-3 of :func:`compile` and return the scheduled Relax module."""
-    import tempfile
+def prepare(model: Any, target: Any = None, *, schedules: str = "book"):
+    """Run stages 1 and 2 of :func:`compile`: the fused module, before any schedule.
 
+    With ``schedules="book"`` the convolutions are packed (:mod:`d2lcc.nchwc`)
+    before legalization; the other settings keep TVM's layouts.
+    """
     import tvm
-    from tvm import relax
 
     from . import cpu, nchwc
 
     mod = import_model(model)
     target = _target(target)
-    checks.one_of("compile", "schedules", schedules, SCHEDULES)
-    database = _database(database)
-    tune_trials = checks.nonnegative_int("compile", "tune_trials", tune_trials,
-                                         maximum=100_000)
+    checks.one_of("prepare", "schedules", schedules, SCHEDULES)
     passes = simplify_passes()
     legalize_map = None
     if schedules == "book":
         passes += nchwc.layout_passes(cpu.vector_lanes())
         legalize_map = {"relax.nn.conv2d": nchwc.legalize_conv2d}
     with target:
-        mod = tvm.transform.Sequential(passes + fuse_passes(legalize_map))(mod)
+        return tvm.transform.Sequential(passes + fuse_passes(legalize_map))(mod)
+
+
+def optimize(model: Any, target: Any = None, *, schedules: str = "book",
+             database: Any = None, tune_trials: int = 0,
+             work_dir: str | Path | None = None):
+    """Run stages 1-3 of :func:`compile` and return the scheduled Relax module.
+
+    Stage 3 applies, in this order: the best records of ``database``; with
+    ``schedules="book"``, :func:`d2lcc.nchwc.schedule_conv` to every packed
+    convolution left; live tuning of what is still unscheduled; DLight's rules
+    to the rest (unless ``schedules="none"``).
+    """
+    import tempfile
+
+    from tvm import relax
+
+    from . import nchwc
+
+    target = _target(target)
+    checks.one_of("compile", "schedules", schedules, SCHEDULES)
+    database = _database(database)
+    tune_trials = checks.nonnegative_int("compile", "tune_trials", tune_trials,
+                                         maximum=100_000)
+    mod = prepare(model, target, schedules=schedules)
     if database is not None:
         with target, database:
             mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(mod)

@@ -158,8 +158,8 @@ def tile_packed_conv(sch: Any, ow_tile: int) -> None:
     jo, ji = sch.split(j, [None, ow_tile])
     sch.reorder(b, o, i, jo, rc, ri, rj, rb, ji, ob)
     out = sch.cache_write(conv, 0, "local")
-    for block in sch.get_consumers(out):  # the epilogue, in order
-        sch.reverse_compute_inline(block)
+    while sch.get_consumers(out):  # fold the epilogue into the write-out, in order
+        sch.reverse_compute_inline(sch.get_consumers(out)[0])
     sch.reverse_compute_at(out, jo)
     sch.parallel(sch.fuse(b, o, i))
     sch.unroll(ji)
@@ -184,6 +184,45 @@ def has_block(sch: Any, name: str) -> bool:
     return True
 
 
+def parallel_pad(sch: Any) -> None:
+    """Zero-pad the input in parallel, a vector at a time, if the kernel pads at all.
+
+    The ``pad`` stage copies the whole input once per call; left alone it runs
+    on one core while the convolution that follows uses all of them.
+    """
+    from tvm import s_tir
+
+    if not isinstance(sch, s_tir.Schedule):
+        raise TypeError(f"nchwc.parallel_pad: sch must be a tvm.s_tir.Schedule, "
+                        f"got {type(sch).__name__}")
+    if has_block(sch, "pad"):
+        loops = sch.get_loops(sch.get_sblock("pad"))
+        sch.parallel(sch.fuse(*loops[:3]))
+        sch.vectorize(loops[-1])
+
+
+def output_width(func: Any) -> int:
+    """The output width of a packed-convolution kernel (the ``j`` loop of ``conv``)."""
+    from tvm import s_tir
+
+    if not is_packed_conv(func):
+        raise TypeError("nchwc.output_width: func must be an unscheduled PrimFunc "
+                        "that legalize_conv2d wrote (a 'conv' block with 9 loops)")
+    sch = s_tir.Schedule(func)
+    return int(sch.get(sch.get_loops(sch.get_sblock("conv"))[3]).extent)
+
+
+def default_ow_tile(width: int) -> int:
+    """The number of output columns to keep in registers: the largest divisor of
+    ``width`` that leaves registers for a weight vector and a broadcast input.
+    """
+    from .cpu import vector_registers
+
+    width = checks.positive_int("nchwc.default_ow_tile", "width", width)
+    limit = vector_registers() - 4
+    return max(d for d in range(1, min(width, limit) + 1) if width % d == 0)
+
+
 def schedule_conv(func: Any, ow_tile: int | None = None):
     """Return ``func`` (a fused packed-convolution PrimFunc) scheduled for this CPU."""
     from tvm import s_tir
@@ -192,20 +231,13 @@ def schedule_conv(func: Any, ow_tile: int | None = None):
         raise TypeError("nchwc.schedule_conv: func must be an unscheduled PrimFunc "
                         "that legalize_conv2d wrote (a 'conv' block with 9 loops)")
     sch = s_tir.Schedule(func)
-    width = int(sch.get(sch.get_loops(sch.get_sblock("conv"))[3]).extent)
-    if ow_tile is None:  # leave registers for a weight vector and a broadcast input
-        from .cpu import vector_registers
-
-        limit = vector_registers() - 4
-        ow_tile = max(d for d in range(1, min(width, limit) + 1) if width % d == 0)
+    width = output_width(func)
+    if ow_tile is None:
+        ow_tile = default_ow_tile(width)
     ow_tile = checks.positive_int("nchwc.schedule_conv", "ow_tile", ow_tile)
     checks.multiple_of("nchwc.schedule_conv", "output width", width, ow_tile, "ow_tile")
-    pad = sch.get_sblock("pad") if has_block(sch, "pad") else None
     tile_packed_conv(sch, ow_tile)
-    if pad is not None:
-        loops = sch.get_loops(pad)
-        sch.parallel(sch.fuse(*loops[:3]))
-        sch.vectorize(loops[-1])
+    parallel_pad(sch)
     return sch.mod["main"].with_attr("tirx.is_scheduled", True)
 
 

@@ -77,3 +77,15 @@ def test_bad_arguments_are_named():
     with pytest.raises(TypeError, match="mod must be a tvm.IRModule"):
         nchwc.schedule_module(None)
     assert not nchwc.is_packed_conv(None)
+
+
+def test_default_ow_tile_divides_the_width_and_fits_the_registers():
+    from d2lcc import cpu
+
+    limit = cpu.vector_registers() - 4
+    for width in (1, 7, 14, 28, 56, 112, 13):
+        tile = nchwc.default_ow_tile(width)
+        assert width % tile == 0 and tile <= limit
+    assert nchwc.default_ow_tile(13) in (1, 13)
+    with pytest.raises(ValueError, match="width=0"):
+        nchwc.default_ow_tile(0)

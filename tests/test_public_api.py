@@ -283,6 +283,7 @@ EXAMPLES = {
     "d2lcc.tuning.save_top": lambda: dict(database=_shipped()[0], mod=_shipped()[1],
                                           path=tempfile.mkdtemp(prefix="d2lcc_api_")),
     "d2lcc.compiler.import_model": lambda: dict(model=_relax_module()),
+    "d2lcc.compiler.prepare": lambda: dict(model=_relax_module()),
     "d2lcc.compiler.build": lambda: dict(scheduled=_relax_module()),
     "d2lcc.compiler.CompiledModel": _compiled,
     "d2lcc.compiler.KernelTime": lambda: dict(name="k", calls=1, seconds=1e-3,
@@ -299,6 +300,10 @@ EXAMPLES = {
     "d2lcc.nchwc.has_block": lambda: dict(
         sch=__import__("tvm").s_tir.Schedule(_packed_conv()), name="conv"),
     "d2lcc.nchwc.layout_passes": lambda: dict(lanes=8),
+    "d2lcc.nchwc.output_width": lambda: dict(func=_packed_conv()),
+    "d2lcc.nchwc.default_ow_tile": lambda: dict(width=56),
+    "d2lcc.nchwc.parallel_pad": lambda: dict(
+        sch=__import__("tvm").s_tir.Schedule(_packed_conv())),
     "d2lcc.nchwc.pad_channels": lambda: dict(lanes=8),
     "d2lcc.nchwc.legalize_conv2d": _conv_call,
     "d2lcc.nchwc.schedule_conv": lambda: dict(func=_packed_conv()),

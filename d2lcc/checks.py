@@ -67,6 +67,9 @@ def nonnegative_int(func: str, name: str, value: Any, *,
 def multiple_of(func: str, name: str, value: int, divisor: int,
                 divisor_name: str) -> int:
     """Check that ``value`` is a multiple of ``divisor`` (both already checked ints)."""
+    if not divisor:
+        raise ValueError(f"{func}: {divisor_name}=0 must be >= 1 (a divisor of "
+                         f"{name}={value})")
     if value % divisor:
         raise ValueError(f"{func}: {name}={value} must be a multiple of "
                          f"{divisor_name}={divisor}")

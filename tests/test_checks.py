@@ -89,3 +89,8 @@ def test_shape():
         checks.shape("f", "s", (1,), ndim=2)
     with pytest.raises(TypeError, match="tuple of ints"):
         checks.shape("f", "s", 3)
+
+
+def test_multiple_of_refuses_a_zero_divisor_by_name():
+    with pytest.raises(ValueError, match="tile=0 must be >= 1"):
+        checks.multiple_of("f", "n", 32, 0, "tile")

@@ -79,13 +79,32 @@ def test_bad_arguments_are_named():
     assert not nchwc.is_packed_conv(None)
 
 
-def test_default_ow_tile_divides_the_width_and_fits_the_registers():
+def test_default_tiles_divide_the_kernel_and_fit_the_registers():
     from d2lcc import cpu
 
     limit = cpu.vector_registers() - 4
     for width in (1, 7, 14, 28, 56, 112, 13):
-        tile = nchwc.default_ow_tile(width)
-        assert width % tile == 0 and tile <= limit
-    assert nchwc.default_ow_tile(13) in (1, 13)
+        for blocks in (1, 2, 3, 8, 64):
+            ow_tile, oc_tile = nchwc.default_tiles(width, blocks)
+            assert width % ow_tile == 0 and blocks % oc_tile == 0
+            assert ow_tile * oc_tile <= limit
+    assert nchwc.default_tiles(56, 8) == (2, 4)
+    assert nchwc.default_tiles(56, 2) == (4, 2)
+    assert nchwc.default_tiles(7, 64)[1] == 1
     with pytest.raises(ValueError, match="width=0"):
-        nchwc.default_ow_tile(0)
+        nchwc.default_tiles(0, 4)
+
+
+def test_schedule_conv_refuses_tiles_that_do_not_divide():
+    from tvm import te
+
+    data = te.placeholder((1, 2, 6, 6, 8), "float32", name="data")
+    kernel = te.placeholder((2, 2, 3, 3, 8, 8), "float32", name="kernel")
+    func = te.create_prim_func(
+        [data, kernel, nchwc.conv2d_nchwc_compute(data, kernel, [1, 1], [1, 1, 1, 1])])
+    assert nchwc.conv_extents(func) == dict(b=1, o=2, i=6, j=6, ob=8, rc=2, ri=3,
+                                            rj=3, rb=8)
+    with pytest.raises(ValueError, match="must be a multiple of ow_tile=4"):
+        nchwc.schedule_conv(func, ow_tile=4)
+    with pytest.raises(ValueError, match="must be a multiple of oc_tile=3"):
+        nchwc.schedule_conv(func, oc_tile=3)

@@ -254,11 +254,15 @@ EXAMPLES = {
     "d2lcc.deploy.ElfHeader": lambda: dict(bits=64, endian="little", kind="executable",
                                            machine="x86-64"),
     "d2lcc.deploy.elf_header": lambda: dict(source=sys.executable),
+    "d2lcc.deploy.parse_elf_header": lambda: dict(
+        data=b"\x7fELF" + bytes([2, 1, 1]) + bytes(9) + bytes([1, 0, 62, 0])),
     "d2lcc.deploy.elf_headers_in_tar": lambda: dict(path=_tar()),
     "d2lcc.models.conv2d_numpy": lambda: dict(x=_f32(1, 3, 8, 8), w=_f32(4, 3, 3, 3),
                                               b=_f32(4)),
     "d2lcc.models.small_cnn_numpy": lambda: dict(
         x=_f32(1, 3, 32, 32),
+        weights=__import__("d2lcc.models").models.small_cnn_weights()),
+    "d2lcc.models.check_weights": lambda: dict(
         weights=__import__("d2lcc.models").models.small_cnn_weights()),
     "d2lcc.models.small_cnn_onnx": lambda: dict(
         weights=__import__("d2lcc.models").models.small_cnn_weights()),
@@ -300,8 +304,8 @@ EXAMPLES = {
     "d2lcc.nchwc.has_block": lambda: dict(
         sch=__import__("tvm").s_tir.Schedule(_packed_conv()), name="conv"),
     "d2lcc.nchwc.layout_passes": lambda: dict(lanes=8),
-    "d2lcc.nchwc.output_width": lambda: dict(func=_packed_conv()),
-    "d2lcc.nchwc.default_ow_tile": lambda: dict(width=56),
+    "d2lcc.nchwc.conv_extents": lambda: dict(func=_packed_conv()),
+    "d2lcc.nchwc.default_tiles": lambda: dict(width=56, blocks=8),
     "d2lcc.nchwc.parallel_pad": lambda: dict(
         sch=__import__("tvm").s_tir.Schedule(_packed_conv())),
     "d2lcc.nchwc.pad_channels": lambda: dict(lanes=8),

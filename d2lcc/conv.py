@@ -9,10 +9,11 @@ Everything here is stride 1 with symmetric zero padding, the case of the
   output channels sit next to each other in memory and fill one SIMD register.
 
 The book shows the functions listed in ``__teaching__`` verbatim, as cells a
-reader can edit: :func:`conv_nchw` (the definition), :func:`tile_nchw` and
-:func:`tile_nchwc` (the schedules). They check nothing; the public builders
-:func:`conv2d_nchw_te`, :func:`schedule_tiled` and :func:`schedule_packed`
-check their arguments and then call them.
+reader can edit: :func:`unfold` (im2col), :func:`conv_nchw` (the definition),
+:func:`tile_nchw` and :func:`tile_nchwc` (the schedules). They check nothing;
+the public functions :func:`im2col`, :func:`conv2d_nchw_te`,
+:func:`schedule_tiled` and :func:`schedule_packed` check their arguments and
+then call them.
 
 Padding is at most ``kernel - 1`` on each side: a wider border would only add
 outputs that are always zero. NaN and infinities in the data propagate as
@@ -27,7 +28,7 @@ import numpy as np
 
 from . import checks
 
-__teaching__ = ("conv_nchw", "tile_nchw", "tile_nchwc")
+__teaching__ = ("unfold", "conv_nchw", "tile_nchw", "tile_nchwc")
 
 #: The dtypes the references and TensorIR builders accept.
 FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -75,14 +76,9 @@ def conv2d_numpy(x: np.ndarray, w: np.ndarray, padding: int = 0) -> np.ndarray:
     return np.einsum("nchwij,ocij->nohw", win, w, optimize=True).astype(x.dtype)
 
 
-def im2col(x: np.ndarray, kh: int, kw: int, padding: int = 0) -> np.ndarray:
-    """Unfold the (padded) input of one image into a ``[C*KH*KW, OH*OW]`` matrix."""
-    x = _float_array("conv.im2col", "x", x, 3)
-    kh = checks.positive_int("conv.im2col", "kh", kh)
-    kw = checks.positive_int("conv.im2col", "kw", kw)
-    padding = _padding("conv.im2col", padding, kh, kw)
+def unfold(x, kh, kw, padding=0):
+    """Copy every ``C x KH x KW`` window of one image ``x`` (CHW) into a column."""
     c, h, w = x.shape
-    _kernel_fits("conv.im2col", h, w, kh, kw, padding)
     xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))
     oh, ow = h + 2 * padding - kh + 1, w + 2 * padding - kw + 1
     cols = np.empty((c, kh, kw, oh, ow), dtype=x.dtype)
@@ -90,6 +86,19 @@ def im2col(x: np.ndarray, kh: int, kw: int, padding: int = 0) -> np.ndarray:
         for j in range(kw):
             cols[:, i, j] = xp[:, i : i + oh, j : j + ow]
     return cols.reshape(c * kh * kw, oh * ow)
+
+
+def im2col(x: np.ndarray, kh: int, kw: int, padding: int = 0) -> np.ndarray:
+    """Unfold the (padded) input of one image into a ``[C*KH*KW, OH*OW]`` matrix.
+
+    Checks its arguments, then runs :func:`unfold`.
+    """
+    x = _float_array("conv.im2col", "x", x, 3)
+    kh = checks.positive_int("conv.im2col", "kh", kh)
+    kw = checks.positive_int("conv.im2col", "kw", kw)
+    padding = _padding("conv.im2col", padding, kh, kw)
+    _kernel_fits("conv.im2col", *x.shape[1:], kh, kw, padding)
+    return unfold(x, kh, kw, padding)
 
 
 def conv2d_im2col(x: np.ndarray, w: np.ndarray, padding: int = 0) -> np.ndarray:

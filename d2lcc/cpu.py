@@ -161,10 +161,10 @@ def use_all_cores(cores: int | None = None) -> int:
     """
     import tvm
 
-    from .machine import cores as _cores
+    from . import machine
 
     if cores is None:
-        cores = _cores()
+        cores = machine.cores()
     cores = checks.positive_int("cpu.use_all_cores", "cores", cores,
                                 maximum=MAX_THREADS)
     os.environ.setdefault("TVM_NUM_THREADS", str(cores))

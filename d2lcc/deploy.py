@@ -1,10 +1,11 @@
 """Looking inside compiled artifacts before shipping them to another machine.
 
 A library compiled for another CPU cannot run here, but its ELF header says
-which machine it was built for. :func:`elf_header` reads the few header fields
-that matter from the first 64 bytes of an ELF file (no external tool such as
-``file`` or ``readelf`` needed); :func:`elf_headers_in_tar` does so for every
-object file in a ``.tar`` written by ``Executable.export_library``.
+which machine it was built for. :func:`parse_elf_header` reads the few header
+fields that matter from the first 64 bytes of an ELF file (no external tool
+such as ``file`` or ``readelf`` needed); :func:`elf_header` does so for a file
+and :func:`elf_headers_in_tar` for every object file in a ``.tar`` written by
+``Executable.export_library``.
 """
 
 from __future__ import annotations
@@ -59,8 +60,40 @@ def _existing_file(func: str, name: str, path) -> str:
     return path
 
 
+def parse_elf_header(data: bytes) -> ElfHeader:
+    """Parse the leading bytes of an ELF file (at least 20 of them) into an ElfHeader.
+
+    Raises ``TypeError`` unless ``data`` is bytes, and ``ValueError`` if it is
+    shorter than an ELF identification or is not ELF.
+    """
+    func = "deploy.parse_elf_header"
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"{func}: data must be bytes, got {type(data).__name__}")
+    if len(data) < 20:
+        raise ValueError(f"{func}: data has {len(data)} bytes, an ELF header needs "
+                         "at least 20")
+    if data[:4] != b"\x7fELF":  # the magic number
+        raise ValueError(f"{func}: data is not an ELF file (starts with "
+                         f"{bytes(data[:4])!r}, expected b'\\x7fELF')")
+    ei_class, ei_data = data[4], data[5]  # 1: 32-bit, 2: 64-bit; 1: little endian
+    if ei_class not in (1, 2) or ei_data not in (1, 2):
+        raise ValueError(f"{func}: data has an invalid EI_CLASS={ei_class} or "
+                         f"EI_DATA={ei_data}")
+    order = "<" if ei_data == 1 else ">"
+    e_type, e_machine = struct.unpack(order + "HH", data[16:20])
+    return ElfHeader(
+        bits=32 * ei_class,
+        endian="little" if ei_data == 1 else "big",
+        kind=ELF_TYPES.get(e_type, f"e_type={e_type}"),
+        machine=ELF_MACHINES.get(e_machine, f"e_machine={e_machine}"),
+    )
+
+
 def elf_header(source: bytes | str | os.PathLike) -> ElfHeader:
     """Parse the ELF header of a file (given by path) or of its leading bytes.
+
+    Reads the first 64 bytes of the file and hands them to
+    :func:`parse_elf_header`.
 
     Raises
     ------
@@ -73,30 +106,11 @@ def elf_header(source: bytes | str | os.PathLike) -> ElfHeader:
     func = "deploy.elf_header"
     if isinstance(source, (str, os.PathLike)):
         with open(_existing_file(func, "source", source), "rb") as f:
-            data = f.read(64)
-    elif isinstance(source, (bytes, bytearray)):
-        data = bytes(source[:64])
-    else:
-        raise TypeError(f"{func}: source must be bytes or a path, got "
-                        f"{type(source).__name__}")
-    if len(data) < 20:
-        raise ValueError(f"{func}: source has {len(data)} bytes, an ELF header needs "
-                         "at least 20")
-    if data[:4] != b"\x7fELF":
-        raise ValueError(f"{func}: source is not an ELF file (starts with "
-                         f"{data[:4]!r}, expected b'\\x7fELF')")
-    ei_class, ei_data = data[4], data[5]
-    if ei_class not in (1, 2) or ei_data not in (1, 2):
-        raise ValueError(f"{func}: source has an invalid EI_CLASS={ei_class} or "
-                         f"EI_DATA={ei_data}")
-    order = "<" if ei_data == 1 else ">"
-    e_type, e_machine = struct.unpack(order + "HH", data[16:20])
-    return ElfHeader(
-        bits=32 * ei_class,
-        endian="little" if ei_data == 1 else "big",
-        kind=ELF_TYPES.get(e_type, f"e_type={e_type}"),
-        machine=ELF_MACHINES.get(e_machine, f"e_machine={e_machine}"),
-    )
+            return parse_elf_header(f.read(64))
+    if isinstance(source, (bytes, bytearray)):
+        return parse_elf_header(bytes(source[:64]))
+    raise TypeError(f"{func}: source must be bytes or a path, got "
+                    f"{type(source).__name__}")
 
 
 def elf_headers_in_tar(path: str | os.PathLike) -> dict[str, ElfHeader]:
@@ -116,7 +130,7 @@ def elf_headers_in_tar(path: str | os.PathLike) -> dict[str, ElfHeader]:
                 if member.isfile() and member.name.endswith(".o"):
                     data = archive.extractfile(member).read(64)
                     try:
-                        headers[member.name] = elf_header(data)
+                        headers[member.name] = parse_elf_header(data)
                     except ValueError as err:
                         raise ValueError(f"{func}: member {member.name!r} of "
                                          f"path={path!r}: {err}") from None

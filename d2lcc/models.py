@@ -10,6 +10,11 @@ The network classifies 3x32x32 images into 10 classes:
 version is checked against), and :func:`small_cnn_onnx` writes it as an ONNX
 model built with ``onnx.helper``, so no file is ever downloaded. The ONNX
 model is what TVM's importer and onnxruntime both read.
+
+The book shows the NumPy reference, :func:`conv2d_taps` and
+:func:`small_cnn_forward` (``__teaching__``), as cells a reader can edit; they
+check nothing. :func:`conv2d_numpy` and :func:`small_cnn_numpy` check their
+arguments and then call them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Mapping
 import numpy as np
 
 from . import checks
+
+__teaching__ = ("conv2d_taps", "small_cnn_forward")
 
 # (name, shape) of each weight, in the order the network uses them.
 SMALL_CNN_SHAPES: dict[str, tuple[int, ...]] = {
@@ -62,18 +69,26 @@ def small_cnn_weights(seed: int = 0) -> dict[str, np.ndarray]:
     return weights
 
 
-def _check_weights(func: str, weights: Mapping[str, np.ndarray]) -> None:
+def check_weights(weights: Mapping[str, np.ndarray],
+                  caller: str = "models.check_weights") -> None:
+    """Raise unless ``weights`` holds every array of the small CNN, as float, in shape.
+
+    ``weights`` must map each name of ``SMALL_CNN_SHAPES`` to an array of that
+    shape (float16/32/64, finite or not); extra keys are ignored. Errors start
+    with ``caller``, the public function that checks its argument ``weights``.
+    """
+    checks.string("models.check_weights", "caller", caller)
     if not isinstance(weights, Mapping):
-        raise TypeError(f"{func}: weights must be a dict of name -> array, got "
+        raise TypeError(f"{caller}: weights must be a dict of name -> array, got "
                         f"{type(weights).__name__}")
     for name, shape in SMALL_CNN_SHAPES.items():
         if name not in weights:
-            raise ValueError(f"{func}: weights has no {name!r} "
+            raise ValueError(f"{caller}: weights has no {name!r} "
                              f"(expected keys {list(SMALL_CNN_SHAPES)})")
-        value = checks.array(func, f"weights[{name!r}]", weights[name],
+        value = checks.array(caller, f"weights[{name!r}]", weights[name],
                              dtypes=_FLOAT_DTYPES)
         if value.shape != shape:
-            raise ValueError(f"{func}: weights[{name!r}] has shape {value.shape}, "
+            raise ValueError(f"{caller}: weights[{name!r}] has shape {value.shape}, "
                              f"expected {shape}")
 
 
@@ -105,14 +120,8 @@ def _check_conv(x, w, b, stride, padding) -> tuple[int, int]:
     return stride, padding
 
 
-def conv2d_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1,
-                 padding: int = 0) -> np.ndarray:
-    """2-D convolution (cross-correlation, NCHW input, OIHW weight) in NumPy.
-
-    Each of the KH*KW filter taps adds one matrix product of the strided input
-    window and the weights, so the Python loop runs only over the taps.
-    """
-    stride, padding = _check_conv(x, w, b, stride, padding)
+def conv2d_taps(x, w, b, stride=1, padding=0):
+    """2-D convolution (NCHW input, OIHW weight), one matrix product per filter tap."""
     n, _, h, wd = x.shape
     o, _, kh, kw = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
@@ -127,6 +136,18 @@ def conv2d_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1,
     return (out + b).transpose(0, 3, 1, 2)
 
 
+def conv2d_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1,
+                 padding: int = 0) -> np.ndarray:
+    """2-D convolution (cross-correlation, NCHW input, OIHW weight) in NumPy.
+
+    Checks its arguments, then runs :func:`conv2d_taps`: each of the KH*KW
+    filter taps adds one matrix product of the strided input window and the
+    weights, so the Python loop runs only over the taps.
+    """
+    stride, padding = _check_conv(x, w, b, stride, padding)
+    return conv2d_taps(np.asarray(x), np.asarray(w), np.asarray(b), stride, padding)
+
+
 def _check_image(func: str, x) -> None:
     x = checks.array(func, "x", x, ndim=4, dtypes=_FLOAT_DTYPES, nonempty=True)
     if tuple(x.shape[1:]) != IMAGE_SHAPE:
@@ -134,18 +155,25 @@ def _check_image(func: str, x) -> None:
                          f"(N, {', '.join(map(str, IMAGE_SHAPE))})")
 
 
+def small_cnn_forward(x, weights):
+    """The small CNN in NumPy: two strided convolutions with ReLU, then dense."""
+    h = conv2d_taps(x, weights["conv1_w"], weights["conv1_b"], stride=2, padding=1)
+    h = np.maximum(h, 0)
+    h = conv2d_taps(h, weights["conv2_w"], weights["conv2_b"], stride=2, padding=1)
+    h = np.maximum(h, 0).reshape(h.shape[0], -1)  # flatten each image
+    return h @ weights["fc_w"].T + weights["fc_b"]
+
+
 def small_cnn_numpy(x: np.ndarray, weights: Mapping[str, np.ndarray]) -> np.ndarray:
     """Run the small CNN on images ``x`` (N, 3, 32, 32); return the (N, 10) logits.
 
-    N must be >= 1; ``weights`` as from :func:`small_cnn_weights`.
+    N must be >= 1; ``weights`` as from :func:`small_cnn_weights`. Checks its
+    arguments, then runs :func:`small_cnn_forward`.
     """
     _check_image("models.small_cnn_numpy", x)
-    _check_weights("models.small_cnn_numpy", weights)
-    h = conv2d_numpy(x, weights["conv1_w"], weights["conv1_b"], stride=2, padding=1)
-    h = np.maximum(h, 0)
-    h = conv2d_numpy(h, weights["conv2_w"], weights["conv2_b"], stride=2, padding=1)
-    h = np.maximum(h, 0).reshape(h.shape[0], -1)
-    return h @ weights["fc_w"].T + weights["fc_b"]
+    check_weights(weights, "models.small_cnn_numpy")
+    arrays = {name: np.asarray(weights[name]) for name in SMALL_CNN_SHAPES}
+    return small_cnn_forward(np.asarray(x), arrays)
 
 
 def small_cnn_onnx(weights: Mapping[str, np.ndarray], batch: int | str = 1,
@@ -173,7 +201,7 @@ def small_cnn_onnx(weights: Mapping[str, np.ndarray], batch: int | str = 1,
     from onnx import TensorProto, helper, numpy_helper
 
     func = "models.small_cnn_onnx"
-    _check_weights(func, weights)
+    check_weights(weights, func)
     if isinstance(batch, str):
         checks.string(func, "batch", batch)
     else:

@@ -5,7 +5,9 @@ that its rules can generate for a TensorIR function, measures candidates on
 the machine, and keeps every measurement in a *database*. Tuning only
 *records*; nothing is applied until we ask the database for the best record
 and replay its trace on the workload. :func:`apply_best` does that and
-:func:`check_applied` checks that the module we build is the tuned one.
+:func:`check_applied` checks that the module we build is the tuned one. The
+book shows their cores, :func:`tuned_module` and :func:`matches_best`
+(``__teaching__``), as cells a reader can edit; they check nothing.
 
 The book ships small databases (``d2lcc/data/matmul512_<isa>/``), tuned
 offline with :func:`tune` by ``tools/tune_shipped_database.py``, so readers
@@ -28,6 +30,8 @@ from typing import Any
 
 from . import checks
 from . import target as _target_mod
+
+__teaching__ = ("tuned_module", "matches_best")
 
 # The shipped databases, one per x86-64 vector ISA level, so that each runs on
 # any CPU of that level: "avx2" (AVX2 + FMA: Intel Haswell or later, AMD Zen or
@@ -361,22 +365,39 @@ def replay(record, mod):
     return sch.mod
 
 
+def tuned_module(database, mod, target):
+    """Return ``mod`` with ``database``'s best schedule applied, ready to compile."""
+    from tvm.s_tir import meta_schedule as ms
+
+    sch = ms.tir_integration.compile_tir(database, mod, target)
+    if sch is None:  # no record of this workload: never fall back to untuned mod
+        raise ValueError("no tuning record matches mod; nothing was applied")
+    return sch.mod
+
+
 def apply_best(database, mod, target):
     """Return ``mod`` with the database's best schedule applied, ready to compile.
 
-    This is the step that is easy to forget: tuning only records. Raises
-    ``ValueError`` instead of silently returning the untuned ``mod``.
+    This is the step that is easy to forget: tuning only records. Checks its
+    arguments, then runs :func:`tuned_module`. Raises ``ValueError`` instead
+    of silently returning the untuned ``mod``.
     """
-    from tvm.s_tir import meta_schedule as ms
-
     func = "tuning.apply_best"
     _database(func, database)
     _module(func, "mod", mod)
     target = _target(func, target)
-    sch = ms.tir_integration.compile_tir(database, mod, target)
-    if sch is None:
-        raise ValueError(f"{func}: no tuning record matches mod; nothing was applied")
-    return sch.mod
+    try:
+        return tuned_module(database, mod, target)
+    except ValueError as err:
+        raise ValueError(f"{func}: {err}") from None
+
+
+def matches_best(applied, database, mod):
+    """Whether ``applied`` is ``database``'s best record of ``mod``, replayed afresh."""
+    import tvm_ffi
+
+    tuned = replay(best_record(database, mod), mod)
+    return bool(tvm_ffi.structural_equal(applied, tuned))
 
 
 def check_applied(applied, database, mod) -> bool:
@@ -387,13 +408,11 @@ def check_applied(applied, database, mod) -> bool:
     independent of :func:`apply_best`. So ``check_applied(apply_best(...), db,
     mod)`` is true, and the untuned ``mod`` or a module built from another
     record fails the check, unless that record's schedule happens to produce
-    the same program (e.g. a best schedule that changes nothing).
+    the same program (e.g. a best schedule that changes nothing). Checks its
+    arguments, then runs :func:`matches_best`.
     """
-    import tvm_ffi
-
     _module("tuning.check_applied", "applied", applied)
-    tuned = replay(best_record(database, mod), mod)
-    return bool(tvm_ffi.structural_equal(applied, tuned))
+    return matches_best(applied, database, mod)
 
 
 def record_seconds(record) -> float:

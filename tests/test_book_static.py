@@ -284,3 +284,117 @@ def test_every_teaching_function_is_shown_in_the_book():
     missing = [f"d2lcc.{m}.{n}" for m, n in _teaching_names() if (m, n) not in shown]
     assert not missing, ("listed in __teaching__ but shown in no cell starting with "
                          "'# Same code as ...':\n" + "\n".join(missing))
+
+
+# --- printed package source: no private names -----------------------------------
+
+_GETSOURCE = re.compile(r"inspect\.getsource\(\s*([A-Za-z_][\w.]*)\s*\)")
+
+
+def _d2lcc_aliases(sources: list[str]) -> dict[str, str]:
+    """Names code cells bind to d2lcc modules: {'qnn': 'd2lcc.qnn', ...}."""
+    aliases = {"d2lcc": "d2lcc"}
+    for source in sources:
+        for node in ast.walk(_parse(source)):
+            if isinstance(node, ast.ImportFrom) and not node.level and node.module and (
+                    node.module == "d2lcc" or node.module.startswith("d2lcc.")):
+                for alias in node.names:
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname and alias.name.startswith("d2lcc."):
+                        aliases[alias.asname] = alias.name
+    return aliases
+
+
+def _getsource_targets(sources: list[str]) -> list[tuple[int, int, str]]:
+    """(cell index, line in cell, full dotted name) of each d2lcc object printed."""
+    aliases, found = _d2lcc_aliases(sources), []
+    for k, source in enumerate(sources):
+        for i, line in enumerate(source.splitlines()):
+            for match in _GETSOURCE.finditer(line.split("#", 1)[0]):
+                head, _, rest = match.group(1).partition(".")
+                if head in aliases:
+                    found.append((k, i, aliases[head] + (f".{rest}" if rest else "")))
+    return found
+
+
+def _resolve(dotted: str):
+    """The object named by a full dotted path starting with d2lcc, importing modules."""
+    parts = dotted.split(".")
+    obj, i = importlib.import_module(parts[0]), 1
+    while i < len(parts):
+        try:
+            obj = importlib.import_module(".".join(parts[: i + 1]))
+        except ImportError:
+            obj = getattr(obj, parts[i])
+        i += 1
+    return obj
+
+
+def _printed_sources() -> list[tuple[str, int, str]]:
+    """(section, line, dotted name) of each d2lcc object a cell prints with getsource."""
+    found = []
+    for section in SECTIONS:
+        cells = _cells(section)
+        for k, i, name in _getsource_targets([source for _, source in cells]):
+            found.append((section, cells[k][0] + i, name))
+    return found
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and name != "_" and not (
+        name.startswith("__") and name.endswith("__"))
+
+
+def _private_names_in(source: str) -> list[str]:
+    """Underscore-private names a piece of source calls, reads or imports."""
+    found = []
+    for node in ast.walk(ast.parse(textwrap.dedent(source))):
+        if isinstance(node, ast.Attribute) and _is_private(node.attr):
+            found.append(f".{node.attr}")
+        elif isinstance(node, ast.Name) and _is_private(node.id):
+            found.append(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                for name in (alias.name.split(".")[-1], alias.asname or ""):
+                    if _is_private(name):
+                        found.append(f"import {alias.name} as {alias.asname or name}")
+    return sorted(set(found))
+
+
+PRINTED = _printed_sources()
+
+
+def test_printed_sources_are_found():
+    cells = ["import d2lcc\nfrom d2lcc import qnn, models as m\nimport d2lcc.cpu as c",
+             "print(inspect.getsource(qnn.params.requantize_multiplier))\n"
+             "print(inspect.getsource( m.conv2d_numpy ))\n"
+             "print(inspect.getsource(d2lcc.deploy.elf_header))\n"
+             "x = inspect.getsource(c.Roofline.attainable)  # a method\n"
+             "print(inspect.getsource(np.pad))"]
+    names = [name for _, _, name in _getsource_targets(cells)]
+    assert names == ["d2lcc.qnn.params.requantize_multiplier",
+                     "d2lcc.models.conv2d_numpy", "d2lcc.deploy.elf_header",
+                     "d2lcc.cpu.Roofline.attainable"]
+    assert all(callable(_resolve(name)) for name in names)
+    assert PRINTED, "no section prints package source: is the pattern still right?"
+
+
+@pytest.mark.parametrize("section, line, name", PRINTED,
+                         ids=[f"{p[0]}:{p[1]}" for p in PRINTED])
+def test_printed_package_source_has_no_private_names(section, line, name):
+    obj = _resolve(name)
+    private = _private_names_in(inspect.getsource(obj))
+    assert not private, (
+        f"{section}:{line} prints the source of {name}, which uses "
+        f"underscore-private names: {', '.join(private)}. Show it as teaching code, "
+        "or make it call public functions.")
+
+
+def test_private_name_finder():
+    assert _private_names_in("def f(x):\n    return _check(x)\n") == ["_check"]
+    assert _private_names_in("def f(m):\n    return m._impl\n") == ["._impl"]
+    assert _private_names_in("def f():\n    from os import cpu_count as _n\n") == [
+        "import cpu_count as _n"]
+    assert _private_names_in("def f(x):\n    return x.__class__, __name__, _\n") == []

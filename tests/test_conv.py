@@ -63,6 +63,16 @@ def test_im2col_shape_and_columns(data):
     np.testing.assert_array_equal(cols[:, 0], xp[:, :3, :3].reshape(-1))
 
 
+def test_unfold_is_what_im2col_runs(data):
+    x, w = data
+    cols = conv.unfold(x[0], 3, 2, 1)
+    np.testing.assert_array_equal(cols, conv.im2col(x[0], 3, 2, 1))
+    # Weights times the columns is the convolution (the im2col identity).
+    y = w.reshape(w.shape[0], -1) @ conv.unfold(x[0], 3, 3, 0)
+    ref = conv.conv2d_numpy(x[:1], w, 0)[0]
+    np.testing.assert_allclose(y.reshape(ref.shape), ref, rtol=1e-4, atol=1e-4)
+
+
 def test_pack_unpack_roundtrip(data):
     x, w = data
     np.testing.assert_array_equal(conv.unpack_data(conv.pack_data(x, 4)), x)
@@ -102,7 +112,7 @@ def test_default_ow_tile_follows_vector_lanes(monkeypatch):
 
 
 def test_teaching_functions_have_no_checks():
-    assert conv.__teaching__ == ("conv_nchw", "tile_nchw", "tile_nchwc")
+    assert conv.__teaching__ == ("unfold", "conv_nchw", "tile_nchw", "tile_nchwc")
     for name in conv.__teaching__:
         source = inspect.getsource(getattr(conv, name))
         assert "checks." not in source and "raise" not in source, name

@@ -41,7 +41,7 @@ def test_elf_header_of_this_python():
 
 
 def test_elf_header_errors(tmp_path):
-    with pytest.raises(ValueError, match="elf_header: source is not an ELF file"):
+    with pytest.raises(ValueError, match="parse_elf_header: data is not an ELF file"):
         deploy.elf_header(b"MZ" + bytes(62))
     with pytest.raises(ValueError, match="at least 20"):
         deploy.elf_header(b"\x7fELF")
@@ -53,8 +53,21 @@ def test_elf_header_errors(tmp_path):
         deploy.elf_header(tmp_path / "missing.so")
     with pytest.raises(ValueError, match="deploy.elf_header: source=.*is not a file"):
         deploy.elf_header(tmp_path)
-    with pytest.raises(ValueError, match="source has 0 bytes"):
+    with pytest.raises(ValueError, match="data has 0 bytes"):
         deploy.elf_header(b"")
+
+
+def test_parse_elf_header():
+    header = deploy.parse_elf_header(_header(e_type=3, e_machine=243))
+    assert (header.bits, header.endian, header.kind, header.machine) == (
+        64, "little", "shared object", "RISC-V")
+    assert deploy.parse_elf_header(bytearray(_header()[:20])).machine == "AArch64"
+    with pytest.raises(TypeError, match="parse_elf_header: data must be bytes"):
+        deploy.parse_elf_header("\x7fELF" + "\0" * 60)
+    with pytest.raises(ValueError, match="parse_elf_header: data has 19 bytes"):
+        deploy.parse_elf_header(_header()[:19])
+    with pytest.raises(ValueError, match="EI_DATA=3"):
+        deploy.parse_elf_header(_header(ei_data=1)[:5] + b"\x03" + bytes(58))
 
 
 def test_elf_header_class_checks_fields():

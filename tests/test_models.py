@@ -95,6 +95,34 @@ def test_small_cnn_numpy_matches_loops():
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
 
 
+def test_teaching_functions_are_what_the_checked_ones_run():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 3, 32, 32)).astype("float32")
+    w = models.small_cnn_weights(2)
+    np.testing.assert_array_equal(models.small_cnn_forward(x, w),
+                                  models.small_cnn_numpy(x, w))
+    b = w["conv1_b"]
+    np.testing.assert_allclose(models.conv2d_taps(x, w["conv1_w"], b, 2, 1),
+                               _conv_loops(x, w["conv1_w"], b, 2, 1),
+                               rtol=1e-5, atol=1e-5)
+    assert "conv2d_taps" in models.__teaching__
+    assert "small_cnn_forward" in models.__teaching__
+
+
+def test_check_weights():
+    w = models.small_cnn_weights(0)
+    assert models.check_weights(w) is None
+    assert models.check_weights(dict(w, extra=np.zeros(3))) is None  # extra keys: fine
+    with pytest.raises(ValueError, match="models.check_weights: weights has no 'fc_b'"):
+        models.check_weights({k: v for k, v in w.items() if k != "fc_b"})
+    with pytest.raises(ValueError, match="my.caller: weights\\['fc_w'\\] has shape"):
+        models.check_weights(dict(w, fc_w=np.zeros((10, 5), "float32")), "my.caller")
+    with pytest.raises(TypeError, match="models.check_weights: weights must be a dict"):
+        models.check_weights([1, 2])
+    with pytest.raises(TypeError, match="models.check_weights: caller"):
+        models.check_weights(w, caller=None)
+
+
 def test_small_cnn_numpy_errors():
     w = models.small_cnn_weights(0)
     with pytest.raises(ValueError, match="expected \\(N, 3, 32, 32\\)"):

@@ -212,6 +212,69 @@ def _qnn_call(op="quantize"):
     return api.dequantize(_var((2, 4), "int8"), 0.5, 0)
 
 
+def _scoped_bb():
+    from tvm import relax
+
+    bb = relax.BlockBuilder()
+    bb.testing_scope([]).__enter__()  # the helpers emit into the current scope
+    return bb
+
+
+def _qnn_calls(op):
+    """A call of each dialect operator, on small int8 variables."""
+    from d2lcc.qnn import api, api_elementwise
+
+    a, b = _var((2, 4), "int8"), _var((2, 4), "int8", "y")
+    if op in ("add", "mul"):
+        return getattr(api_elementwise, op)(a, b, **_SCALES)
+    if op == "concatenate":
+        return api_elementwise.concatenate([a, b], [0.5, 0.5], [0, 0], 0.5, 0)
+    if op == "requantize":
+        return api.requantize(_var((2, 4), "int32"), 0.5, 0, 0.25, 0)
+    if op == "dense":
+        return api.dense(a, _var((3, 4), "int8", "w"), 0, 0, 0.5, 0.5)
+    if op == "conv2d":
+        return api.conv2d(_var((1, 3, 8, 8), "int8"), _var((4, 3, 3, 3), "int8", "w"),
+                          0, 0, 0.5, 0.5)
+    return _qnn_call(op)
+
+
+def _no_kernels():
+    """A Relax module without kernels: tuning it stops at once ("No tasks to
+    tune"), so a bad value that gets past the checks shows as 'unnamed' without a
+    real tuning run."""
+    from tvm import relax
+
+    bb = relax.BlockBuilder()
+    x = _var((2, 4), "float32")
+    with bb.function("main", [x]):
+        bb.emit_func_output(x)
+    return bb.get()
+
+
+def _onnx_model():
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    inits = [numpy_helper.from_array(np.float32(0.5), "s"),
+             numpy_helper.from_array(np.uint8(128), "z")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+def _optimized():
+    from d2lcc import compiler
+
+    return _cached("optimized", lambda: compiler.optimize(_relax_module(),
+                                                          schedules="dlight"))
+
+
 def _checks(value):
     return lambda: dict(func="f", name="v", value=value)
 
@@ -288,7 +351,6 @@ EXAMPLES = {
                                           path=tempfile.mkdtemp(prefix="d2lcc_api_")),
     "d2lcc.compiler.import_model": lambda: dict(model=_relax_module()),
     "d2lcc.compiler.prepare": lambda: dict(model=_relax_module()),
-    "d2lcc.compiler.build": lambda: dict(scheduled=_relax_module()),
     "d2lcc.compiler.CompiledModel": _compiled,
     "d2lcc.compiler.KernelTime": lambda: dict(name="k", calls=1, seconds=1e-3,
                                               share=0.5),
@@ -333,7 +395,7 @@ EXAMPLES = {
     "d2lcc.cpu.plot_roofline": lambda: dict(
         roof=__import__("d2lcc.cpu").cpu.Roofline(100.0, 10.0)),
     "d2lcc.conv.conv2d_numpy": lambda: dict(x=_f32(1, 3, 8, 8), w=_f32(4, 3, 3, 3)),
-    "d2lcc.conv.im2col": lambda: dict(x=_f32(1, 3, 8, 8), kh=3, kw=3),
+    "d2lcc.conv.im2col": lambda: dict(x=_f32(3, 8, 8), kh=3, kw=3),
     "d2lcc.conv.conv2d_im2col": lambda: dict(x=_f32(1, 3, 8, 8), w=_f32(4, 3, 3, 3)),
     "d2lcc.conv.pack_data": lambda: dict(x=_f32(1, 4, 8, 8), block=2),
     "d2lcc.conv.unpack_data": lambda: dict(y=_f32(1, 2, 8, 8, 2)),
@@ -466,7 +528,77 @@ EXAMPLES = {
     "d2lcc.compiler.KernelTime": lambda: dict(name="k", calls=1, seconds=1.0,
                                               share=0.5),
     "d2lcc.compiler.lower_passes": lambda: dict(target=_host()),
-    "d2lcc.compiler.build": lambda: dict(scheduled=_relax_module()),
+    "d2lcc.compiler.build": lambda: dict(scheduled=_optimized()),
+    "d2lcc.compiler.optimize": lambda: dict(model=_relax_module(), schedules="none"),
+    "d2lcc.compiler.compile": lambda: dict(model=_relax_module(), schedules="none"),
+    "d2lcc.compile": lambda: dict(model=_relax_module(), schedules="none"),
+    "d2lcc.compiler.tune_network": lambda: dict(
+        mod=_no_kernels(), target=_host(), work_dir=tempfile.mkdtemp(prefix="d2lcc_"),
+        trials=1),
+    "d2lcc.conv.pad_spatial": lambda: dict(
+        x=__import__("tvm").te.placeholder((1, 2, 4, 4)), padding=1),
+    "d2lcc.conv.runner": lambda: {"mod": _prim_func(), "*": (_f32(8),),
+                                  "out_shape": (8,)},
+    "d2lcc.conv.schedule_block": lambda: dict(
+        func_name="f", func=__import__("d2lcc.conv").conv.conv2d_nchw_te(
+            1, 4, 8, 8, 4, 3, 1), block="conv", n_loops=7),
+    "d2lcc.layers.depthwise_conv2d_numpy": lambda: dict(x=_f32(1, 4, 8, 8),
+                                                        w=_f32(4, 3, 3), padding=1),
+    "d2lcc.layers.schedule_batch_norm": lambda: dict(
+        func=__import__("d2lcc.layers").layers.batch_norm_te((1, 4, 8, 8))),
+    "d2lcc.layers.schedule_depthwise": lambda: dict(
+        func=__import__("d2lcc.layers").layers.depthwise_conv2d_te(1, 4, 8, 8, 3, 1)),
+    "d2lcc.layers.schedule_pool": lambda: dict(
+        func=__import__("d2lcc.layers").layers.max_pool2d_te(1, 4, 8, 8, 2)),
+    "d2lcc.matmul.build": lambda: dict(sch=_ir_module()),
+    "d2lcc.passes.source.source": lambda: dict(name="PassRecorder"),
+    "d2lcc.qnn.common.accumulator_bound": lambda: dict(
+        k=1, data_dtype="uint8", input_zero_point=0, weight_dtype="int8",
+        kernel_zero_points=0),
+    "d2lcc.qnn.common.check_accumulator": lambda: dict(
+        op="qnn.test", k=1, data_dtype="uint8", input_zero_point=0,
+        weight_dtype="int8", kernel_zero_points=0),
+    "d2lcc.qnn.common.along": lambda: dict(
+        bb=_scoped_bb(), expr=__import__("tvm").relax.const([1, 2, 3, 4], "int32"),
+        axis=1, ndim=2, dtype="int32"),
+    "d2lcc.qnn.common.centered": lambda: dict(
+        bb=_scoped_bb(), x=_var((2, 4), "int8"),
+        zero_point=__import__("tvm").relax.const(1, "int8"), axis=1, ndim=2),
+    "d2lcc.qnn.common.saturate": lambda: dict(
+        bb=_scoped_bb(), x=_var((2, 4), "float32"),
+        zero_point=__import__("tvm").relax.const(1, "int8"), dtype="int8", axis=1,
+        ndim=2),
+    "d2lcc.qnn.common.check_rule_args": lambda: dict(
+        func="qnn.test", bb=_scoped_bb(), call=_qnn_call()),
+    "d2lcc.qnn.common.const_along": lambda: dict(values=[1, 2], axis=1, ndim=2,
+                                                 dtype="int32"),
+    "d2lcc.qnn.common.register_legalize": lambda: dict(name="quantize"),
+    "d2lcc.qnn.fixed_point.lower_rescale": lambda: dict(
+        bb=_scoped_bb(), x=_var((2, 4), "int64"), mantissa=_zeros("int64") + 2**30,
+        shift=_zeros("int64") + 31, rounding="TONEAREST", axis=1, ndim=2),
+    "d2lcc.qnn.fixed_point.rescale_reference": lambda: dict(
+        x=_zeros("int32", 4) + 3, mantissa=_zeros("int64") + 2**30,
+        shift=_zeros("int64") + 31),
+    "d2lcc.qnn.legalize.shift": lambda: dict(bb=_scoped_bb(), x=_var((2, 4), "int8"),
+                                             offset=128, dtype="uint8"),
+    "d2lcc.qnn.onnx_import.from_onnx": lambda: dict(model=_onnx_model()),
+    **{f"d2lcc.qnn.ops.infer_{op}": (lambda op=op: dict(call=_qnn_calls(op))) for op in
+       ("quantize", "dequantize", "requantize", "conv2d", "dense", "concatenate")},
+    "d2lcc.qnn.ops.infer_binary": lambda: dict(call=_qnn_calls("add")),
+    "d2lcc.qnn.ops.legalize": lambda: dict(bb=_scoped_bb(), call=_qnn_call()),
+    "d2lcc.qnn.ops.make_call": lambda: dict(
+        name="dequantize", args=[_var((2, 4), "int8"),
+                                 __import__("tvm").relax.const(0.5),
+                                 __import__("tvm").relax.const(0, "int8")],
+        attrs={"axis": -1}),
+    "d2lcc.qnn.params.scale_values": lambda: dict(value=0.5, op="qnn.test",
+                                                  arg="value"),
+    "d2lcc.qnn.params.zero_point_values": lambda: dict(
+        value=0, dtype="int8", op="qnn.test", arg="value"),
+    "d2lcc.qnn.shapes.expr_type": lambda: dict(expr=_var((2, 4), "int8"),
+                                               op="qnn.test", arg="expr"),
+    "d2lcc.qnn.simplify.fold_dequantize_quantize": lambda: dict(
+        bb=_scoped_bb(), call=_qnn_call(), lookup=lambda expr: None),
 }
 
 #: Functions whose all-valid call is too slow to make as a sanity check.
@@ -502,6 +634,8 @@ ACCEPTS_ANY = {
     # A scalar parameter serves any number of channels, zero included.
     "d2lcc.qnn.params.scale": {"channels"},
     "d2lcc.qnn.params.zero_point": {"channels"},
+    "d2lcc.qnn.params.scale_values": {"channels"},
+    "d2lcc.qnn.params.zero_point_values": {"channels"},
     # NaN quantizes to the zero point, as documented.
     "d2lcc.qnn.reference.quantize": {"data"},
     **{f"d2lcc.checks.{f}": {"value"} for f in ("integer", "real", "boolean",

@@ -79,8 +79,22 @@ def test_missing_workload_raises(tmp_path):
     other = tuning.matmul_workload(32)
     with pytest.raises(ValueError, match="tuning.best_record"):
         tuning.best_record(db, other)
-    with pytest.raises(ValueError, match="tuning.apply_best"):
+    with pytest.raises(ValueError, match="tuning.apply_best: no tuning record matches"):
         tuning.apply_best(db, other, TARGET)
+    with pytest.raises(ValueError, match="no tuning record matches mod"):
+        tuning.tuned_module(db, other, TARGET)
+
+
+def test_teaching_functions_are_what_the_checked_ones_run(tmp_path):
+    mod = tuning.matmul_workload(64)
+    db = _fake_database(tmp_path, mod)
+    applied = tuning.tuned_module(db, mod, TARGET)
+    import tvm_ffi
+
+    assert tvm_ffi.structural_equal(applied, tuning.apply_best(db, mod, TARGET))
+    assert tuning.matches_best(applied, db, mod)
+    assert not tuning.matches_best(mod, db, mod)
+    assert tuning.__teaching__ == ("tuned_module", "matches_best")
 
 
 def test_save_top_and_load(tmp_path):

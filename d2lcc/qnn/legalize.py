@@ -8,6 +8,11 @@ operand types is rewritten with the identity
 
 which shifts int8 data into uint8 and uint8 weights into int8 without changing
 any product, hence without changing the int32 result.
+
+The rule :func:`legalize_matmul` is what :numref:`sec_qnn_legalize` teaches;
+the book shows it as a cell readers can edit (``__teaching__``), so it checks
+nothing: :func:`~d2lcc.qnn.transform.rewrite_calls` hands it a BlockBuilder
+and a ``qnn.conv2d``/``qnn.dense`` call.
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import checks
-from .common import check_rule_args
 from .params import as_array, constant_value
 
 if TYPE_CHECKING:
     from tvm import relax
+
+__teaching__ = ("legalize_matmul",)
 
 
 def shift(bb: relax.BlockBuilder, x, offset: int, dtype: str):
@@ -50,7 +56,6 @@ def legalize_matmul(bb: relax.BlockBuilder, call: relax.Call) -> relax.Expr:
     """Rewrite one ``qnn.conv2d``/``qnn.dense`` call to uint8 data and int8 weights."""
     from tvm import relax
 
-    check_rule_args("qnn.legalize.legalize_matmul", bb, call)
     data, weight, zd, zw, sd, sw = call.args
     op = str(call.op.name).replace("relax.", "")
     if str(data.ty.dtype) == "int8":

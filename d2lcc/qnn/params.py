@@ -253,16 +253,14 @@ def requantize_multiplier(input_scale, output_scale, *more_input_scales,
 
     The lowering and the NumPy reference both call this function, so both use
     the very same multiplier. A ratio that overflows float32 raises a
-    ValueError naming ``op`` and the scales.
+    ValueError naming ``op`` and the ratio.
     """
     checks.string("qnn.params.requantize_multiplier", "op", op)
     ratio = scale_ratio(input_scale, output_scale, *more_input_scales)
     with np.errstate(over="ignore"):
         m = ratio.astype(np.float32)
-    if not np.all(np.isfinite(m)):
-        names = " * ".join(_show(np.asarray(s, np.float32))
-                           for s in (input_scale, *more_input_scales))
-        raise ValueError(f"{op}: the scale ratio {names} / "
-                         f"{_show(np.asarray(output_scale, np.float32))} overflows "
-                         "float32; the multiplier must be below 3.4e38")
+    if not np.all(np.isfinite(m)):  # ratio is finite in float64, not in float32
+        raise ValueError(f"{op}: the scale ratio (input scales / output_scale) "
+                         f"reaches {ratio.max():.3g}, which overflows float32; the "
+                         "multiplier must be below 3.4e38")
     return m

@@ -69,3 +69,21 @@ def test_legalize_leaves_uint8_x_int8_alone():
     mod = build_module(lambda a, b: qnn.dense(a, b, 1, 0, 0.1, 0.1), arrays)
     legal = qnn.transform.LegalizeUint8Int8()(mod)
     assert legal.script() == mod.script()
+
+
+def test_legalize_matmul_is_the_pass_rule_and_teaching_code():
+    import inspect
+
+    import tvm_ffi
+
+    from d2lcc.qnn import legalize
+
+    arrays = (np.zeros((2, 8), "int8"), np.zeros((3, 8), "uint8"))
+    mod = build_module(lambda a, b: qnn.dense(a, b, 1, 200, 0.1, 0.1), arrays)
+    rules = {"conv2d": legalize.legalize_matmul, "dense": legalize.legalize_matmul}
+    mine = qnn.transform.rewrite_calls(mod, rules)
+    assert _operand_dtypes(mine) == [("uint8", "int8")]
+    assert tvm_ffi.structural_equal(mine, qnn.transform.LegalizeUint8Int8()(mod))
+    # The book shows it verbatim, so it carries no argument checks.
+    assert legalize.__teaching__ == ("legalize_matmul",)
+    assert "check" not in inspect.getsource(legalize.legalize_matmul)

@@ -166,7 +166,13 @@ def _database(database: Any):
     if database is None or isinstance(database, ms.database.Database):
         return database
     if isinstance(database, (str, Path)):
-        return tuning.load_database(database)
+        if not Path(database).is_dir():
+            raise ValueError(f"compile: database={str(database)!r} is not the folder "
+                             "of a MetaSchedule JSON database")
+        try:
+            return tuning.load_database(database)
+        except ValueError as err:
+            raise ValueError(f"compile: database={str(database)!r}: {err}") from None
     raise TypeError("compile: database must be a MetaSchedule Database, a path "
                     "or None, "
                     f"got {type(database).__name__}")

@@ -221,6 +221,7 @@ def optimize(model: Any, target: Any = None, *, schedules: str = "book",
     database = _database(database)
     tune_trials = checks.nonnegative_int("compile", "tune_trials", tune_trials,
                                          maximum=100_000)
+    work_dir = _work_dir("compile", work_dir)
     mod = prepare(model, target, schedules=schedules)
     if database is not None:
         with target, database:
@@ -228,7 +229,7 @@ def optimize(model: Any, target: Any = None, *, schedules: str = "book",
     if schedules == "book":
         mod = nchwc.schedule_module(mod)
     if tune_trials:
-        folder = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="d2lcc-"))
+        folder = work_dir or Path(tempfile.mkdtemp(prefix="d2lcc-"))
         tuned = tune_network(mod, target, folder, tune_trials)
         with target, tuned:
             mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(mod)
@@ -236,6 +237,15 @@ def optimize(model: Any, target: Any = None, *, schedules: str = "book",
         with target:
             mod = dlight_pass()(mod)
     return mod
+
+
+def _work_dir(func: str, work_dir: Any) -> Path | None:
+    if work_dir is None:
+        return None
+    if not isinstance(work_dir, (str, Path)) or not str(work_dir):
+        raise TypeError(f"{func}: work_dir must be a folder path or None, "
+                        f"got {type(work_dir).__name__} {work_dir!r}")
+    return Path(work_dir)
 
 
 def tune_network(mod: Any, target: Any, work_dir: str | Path, trials: int, *,
@@ -251,6 +261,16 @@ def tune_network(mod: Any, target: Any, work_dir: str | Path, trials: int, *,
 
     from . import tuning
 
+    import tvm
+
+    if not isinstance(mod, tvm.IRModule):
+        raise TypeError(f"tune_network: mod must be a tvm.IRModule, "
+                        f"got {type(mod).__name__}")
+    target = _target(target)
+    work_dir = _work_dir("tune_network", work_dir)
+    if work_dir is None:
+        raise TypeError("tune_network: work_dir must be a folder path, got None")
+    seed = checks.integer("tune_network", "seed", seed, minimum=0, maximum=2**31 - 1)
     trials = checks.positive_int("tune_network", "trials", trials, maximum=100_000)
     trials_per_iter = checks.positive_int("tune_network", "trials_per_iter",
                                           trials_per_iter, maximum=1024)

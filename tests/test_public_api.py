@@ -359,6 +359,8 @@ EXAMPLES = {
         expr=__import__("tvm").tirx.Var("i", "int64") * 2,
         env={"i": __import__("numpy").arange(3)}),
     "d2lcc.nchwc.channel_block": lambda: dict(channels=16, lanes=8),
+    "d2lcc.qnn.common.int_values": lambda: dict(func="f", name="values", values=[1, 2],
+                                                lo=0, hi=3),
     "d2lcc.nchwc.conv2d_nchwc_compute": lambda: dict(
         data=__import__("tvm").te.placeholder((1, 1, 6, 6, 8)),
         kernel=__import__("tvm").te.placeholder((1, 1, 3, 3, 8, 8)),
@@ -636,6 +638,11 @@ ACCEPTS_ANY = {
     "d2lcc.qnn.params.zero_point": {"channels"},
     "d2lcc.qnn.params.scale_values": {"channels"},
     "d2lcc.qnn.params.zero_point_values": {"channels"},
+    # Any integers are valid bounds; an empty range is refused, naming hi.
+    "d2lcc.qnn.common.int_values": {"lo", "hi"},
+    # A reduction over k = 0 terms is valid (the sums are zero), and any k has a bound.
+    "d2lcc.qnn.common.accumulator_bound": {"k"},
+    "d2lcc.qnn.common.check_accumulator": {"k"},
     # NaN quantizes to the zero point, as documented.
     "d2lcc.qnn.reference.quantize": {"data"},
     **{f"d2lcc.checks.{f}": {"value"} for f in ("integer", "real", "boolean",

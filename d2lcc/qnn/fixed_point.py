@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import checks
-from .common import const_along
+from .common import const_along, int_values
 
 if TYPE_CHECKING:
     from tvm import relax
@@ -115,7 +115,8 @@ def lower_rescale(bb: relax.BlockBuilder, x: relax.Expr, mantissa: np.ndarray,
         raise TypeError(f"{func}: x must be a Relax expression, got {type(x).__name__}")
     checks.one_of("qnn.fixed_point.lower_rescale", "rounding", rounding,
                   FIXED_POINT_ROUNDINGS)
-    shift = np.asarray(shift, np.int64)
+    mantissa = int_values(func, "mantissa", mantissa, 1, 2**31 - 1)
+    shift = int_values(func, "shift", shift, 1, 62)
 
     def c(values):
         return const_along(np.asarray(values, np.int64), axis, ndim, "int64")

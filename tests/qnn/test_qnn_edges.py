@@ -119,9 +119,9 @@ def test_dense_is_exact_at_the_accumulator_bound(run):
 def test_dense_beyond_the_bound_is_refused(k):
     x = relax.Var("x", relax.TensorType((1, k), "uint8"))
     w = relax.Var("w", relax.TensorType((2, k), "int8"))
-    with pytest.raises(ValueError, match=f"qnn.dense: K={k} products of uint8"):
+    with pytest.raises(ValueError, match=f"qnn.dense: k={k} products of uint8"):
         qnn.dense(x, w, 0, 127, 0.1, 0.1)
-    with pytest.raises(ValueError, match=f"qnn.reference.dense: K={k}"):
+    with pytest.raises(ValueError, match=f"qnn.reference.dense: k={k}"):
         ref.dense(np.zeros((1, k), np.uint8), np.zeros((2, k), np.int8), 0, 127)
 
 
@@ -129,7 +129,7 @@ def test_conv2d_beyond_the_bound_is_refused():
     c = K_MAX // 9 + 1  # 3 x 3 windows: K = 9 * c > K_MAX
     x = relax.Var("x", relax.TensorType((1, c, 3, 3), "uint8"))
     w = relax.Var("w", relax.TensorType((1, c, 3, 3), "int8"))
-    with pytest.raises(ValueError, match=f"qnn.conv2d: K={9 * c} products"):
+    with pytest.raises(ValueError, match=f"qnn.conv2d: k={9 * c} products"):
         qnn.conv2d(x, w, 0, 127, 0.1, 0.1)
 
 

@@ -136,6 +136,84 @@ def lower_passes(target: Any) -> list:
     return pipeline.dataflow_lower_passes(target) + pipeline.finalize_passes(target)
 
 
+def _block_names(func: Any) -> list[str]:
+    from tvm import s_tir
+
+    sch = s_tir.Schedule(func)
+    return [sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))]
+
+
+def _row_times_kn(func: Any) -> bool:
+    """Whether ``func`` computes one row times a ``[K, N]`` weight (then an epilogue)."""
+    from tvm import s_tir
+
+    sch = s_tir.Schedule(func)
+    if "matmul" not in _block_names(func):
+        return False
+    loops = sch.get_loops(sch.get_sblock("matmul"))
+    if len(loops) != 3:
+        return False
+    m, n, k = (int(sch.get(loop).extent) for loop in loops)
+    shapes = [tuple(int(d) for d in p.shape) for p in func.params]
+    return m == 1 and n != k and (k, n) in shapes
+
+
+def schedule_row_times_kn(func: Any):
+    """Schedule one row times a ``[K, N]`` weight: columns in parallel, K outside.
+
+    The ONNX importer turns a dense layer's weight into ``[K, N]`` (it folds the
+    transpose of ``Gemm(transB=1)`` into the constant); DLight's matrix-vector
+    rule expects ``[N, K]`` and reads this one a column at a time. Here each
+    thread takes a slice of columns, walks K once, and updates a vector of
+    columns per weight row, reading the weight row by row.
+    """
+    from tvm import s_tir
+
+    from .conv import largest_divisor
+
+    if not _row_times_kn(func):
+        raise TypeError("schedule_row_times_kn: func must compute one row times a "
+                        "[K, N] weight in a block named 'matmul'")
+    sch = s_tir.Schedule(func)
+    block = sch.get_sblock("matmul")
+    i, j, k = sch.get_loops(block)
+    jo, ji = sch.split(j, [None, largest_divisor(int(sch.get(j).extent), 64)])
+    sch.reorder(i, jo, k, ji)
+    sch.parallel(sch.fuse(i, jo))
+    sch.vectorize(ji)
+    for consumer in sch.get_consumers(block):
+        sch.reverse_compute_at(consumer, sch.get_loops(block)[0])
+    sch.decompose_reduction(block, k)
+    return sch.mod["main"].with_attr("tirx.is_scheduled", True)
+
+
+def schedule_small_kernels(mod: Any):
+    """Schedule the kernels DLight gets wrong, before DLight sees them.
+
+    DLight's CPU ``Reduction`` rule (TVM 0.27) schedules a one-row softmax by
+    running the whole row's computation inside a parallel loop over its
+    columns: every thread recomputes the row into the same temporary buffers,
+    a race and a thousandfold waste. A softmax of one row is short enough to
+    run serially, as legalization wrote it. A row times a ``[K, N]`` weight gets
+    :func:`schedule_row_times_kn`.
+    """
+    import tvm
+
+    if not isinstance(mod, tvm.IRModule):
+        raise TypeError(f"schedule_small_kernels: mod must be a tvm.IRModule, "
+                        f"got {type(mod).__name__}")
+    updated = tvm.IRModule(dict(mod.functions), attrs=mod.attrs)
+    for gv, func in mod.functions.items():
+        if not isinstance(func, tvm.tirx.PrimFunc) or (
+                func.attrs is not None and "tirx.is_scheduled" in func.attrs):
+            continue
+        if "T_softmax_maxelem" in _block_names(func):
+            updated[gv] = func.with_attr("tirx.is_scheduled", True)
+        elif _row_times_kn(func):
+            updated[gv] = schedule_row_times_kn(func)
+    return updated
+
+
 def dlight_pass():
     """DLight's CPU rules, applied to every kernel no earlier stage scheduled."""
     from tvm.s_tir import dlight
@@ -234,6 +312,7 @@ def optimize(model: Any, target: Any = None, *, schedules: str = "book",
         with target, tuned:
             mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(mod)
     if schedules != "none":
+        mod = schedule_small_kernels(mod)
         with target:
             mod = dlight_pass()(mod)
     return mod

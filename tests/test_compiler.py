@@ -89,3 +89,30 @@ def test_bad_arguments_are_named(cnn, compiled):
         compiled(np.zeros((2, 3, 32, 32)))
     with pytest.raises(ValueError, match="repeat=0"):
         compiled.profile(cnn[2], repeat=0)
+
+
+def test_small_kernels_dlight_gets_wrong_are_scheduled_and_correct():
+    from tvm import relax
+
+    from d2lcc import ir
+
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((64, 40)).astype(np.float32)  # [K, N], as ONNX leaves it
+    mod = ir.single_op_module(
+        lambda x: relax.op.nn.softmax(relax.op.matmul(x, relax.const(w))),
+        ((1, 64), "float32"))
+    scheduled = compiler.optimize(mod)
+    kernels = {gv.name_hint: f for gv, f in scheduled.functions.items()
+               if not isinstance(f, relax.Function)}
+    softmax = next(f for n, f in kernels.items() if "softmax" in n)
+    # serial, as legalization wrote it: no parallel loop around the row
+    assert "T.parallel" not in softmax.script()
+    matmul = next(f for n, f in kernels.items() if "matmul" in n)
+    assert "T.parallel" in matmul.script() and "T.vectorized" in matmul.script()
+    x = rng.standard_normal((1, 64)).astype(np.float32)
+    logits = x @ w
+    expected = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    np.testing.assert_allclose(compiler.build(scheduled)(x), expected, rtol=1e-5,
+                               atol=1e-6)
+    with pytest.raises(TypeError, match="one row times a"):
+        compiler.schedule_row_times_kn(softmax)

@@ -154,6 +154,17 @@ def _packed_conv():
     return te.create_prim_func([data, kernel, out])
 
 
+def _row_times_kn_func():
+    from tvm import te
+
+    x = te.placeholder((1, 16), "float32", name="x")
+    w = te.placeholder((16, 24), "float32", name="w")
+    k = te.reduce_axis((0, 16), "k")
+    y = te.compute((1, 24), lambda i, j: te.sum(x[i, k] * w[k, j], axis=k),
+                   name="matmul")
+    return dict(func=te.create_prim_func([x, w, y]))
+
+
 def _conv_call():
     from tvm import relax
 
@@ -351,6 +362,8 @@ EXAMPLES = {
                                           path=tempfile.mkdtemp(prefix="d2lcc_api_")),
     "d2lcc.compiler.import_model": lambda: dict(model=_relax_module()),
     "d2lcc.compiler.prepare": lambda: dict(model=_relax_module()),
+    "d2lcc.compiler.schedule_small_kernels": lambda: dict(mod=_relax_module()),
+    "d2lcc.compiler.schedule_row_times_kn": _row_times_kn_func,
     "d2lcc.compiler.CompiledModel": _compiled,
     "d2lcc.compiler.KernelTime": lambda: dict(name="k", calls=1, seconds=1e-3,
                                               share=0.5),

@@ -144,9 +144,12 @@ def _block_names(func: Any) -> list[str]:
 
 
 def _row_times_kn(func: Any) -> bool:
-    """Whether ``func`` computes one row times a ``[K, N]`` weight (then an epilogue)."""
+    """Whether ``func`` computes one row times a ``[K, N]`` weight."""
+    import tvm
     from tvm import s_tir
 
+    if not isinstance(func, tvm.tirx.PrimFunc):
+        return False
     sch = s_tir.Schedule(func)
     if "matmul" not in _block_names(func):
         return False

@@ -449,7 +449,10 @@ class CompiledModel:
         The Relax VM calls an *instrument* before and after each call it makes;
         we read the clock at both. Builtins (allocation, reshape views) are
         counted under their own names, so the shares add up to the time the VM
-        spends in calls.
+        spends in calls. The Python calls in between cost time and let the
+        thread pool's workers sleep between kernels, so the times add up to
+        more than a plain run: compare shares, and time the whole network
+        with :meth:`timer`.
         """
         repeat = checks.positive_int("CompiledModel.profile", "repeat", repeat,
                                      maximum=10_000)

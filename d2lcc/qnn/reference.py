@@ -146,6 +146,10 @@ def conv2d(
     d = checks.array(func, "data", _data(func, data, QUANT_DTYPES), ndim=4)
     w = _weight(func, weight, 4)
     groups = checks.positive_int(func, "groups", groups)
+    # A single int means the same on every side, as for the qnn.conv2d builder.
+    strides, dilation, padding = (
+        [v] * n if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else v
+        for v, n in ((strides, 2), (dilation, 2), (padding, 4)))
     (sh, sw) = checks.shape(func, "strides", strides, ndim=2)
     (dh, dw) = checks.shape(func, "dilation", dilation, ndim=2)
     if isinstance(padding, (list, tuple)) and len(padding) == 2:

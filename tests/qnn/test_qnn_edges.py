@@ -160,3 +160,15 @@ def test_elementwise_ops_on_empty_tensors(run):
     q = np.zeros((2, 0), np.int8)
     _both(run, lambda a, b: qnn.add(a, b, 0.1, 0, 0.2, 1, 0.3, 2),
           lambda a, b: ref.add(a, b, 0.1, 0, 0.2, 1, 0.3, 2), q, q)
+
+
+def test_reference_conv2d_takes_an_int_padding_like_the_builder():
+    from d2lcc.qnn import reference
+
+    rng = np.random.default_rng(2)
+    q = rng.integers(-128, 128, (1, 2, 5, 5)).astype("int8")
+    w = rng.integers(-127, 128, (3, 2, 3, 3)).astype("int8")
+    np.testing.assert_array_equal(reference.conv2d(q, w, 1, 0, padding=1),
+                                  reference.conv2d(q, w, 1, 0, padding=(1, 1, 1, 1)))
+    with pytest.raises(TypeError, match="padding"):
+        reference.conv2d(q, w, 1, 0, padding=True)

@@ -181,3 +181,67 @@ def load(name: str, seed: int = 0, check: bool = True):
     model.ir_version = max(model.ir_version, 4)
     onnx.checker.check_model(model)
     return model
+
+
+def numpy_reference(model: Any):
+    """Return a function that runs ``model`` in NumPy: ONNX's reference evaluator.
+
+    ``onnx.reference.ReferenceEvaluator`` implements every ONNX operator in
+    NumPy. Its opset-9 ``BatchNormalization`` fills in the default ``momentum``
+    and then mixes the batch's own statistics into the running ones, as in
+    training; a deployed network uses the stored statistics only, which is
+    what onnxruntime and TVM compute. We replace that operator by the
+    inference formula ``scale * (x - mean) / sqrt(var + eps) + bias``. Its
+    ``Softmax`` also ignores that before opset 13 the operator flattens the
+    input to 2-D at ``axis`` (SqueezeNet's ``1000 x 1 x 1`` output then sums to
+    1 over a single element); we replace it too.
+    """
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+    from onnx.reference.op_run import OpRun
+
+    if not isinstance(model, onnx.ModelProto):
+        raise TypeError(f"zoo.numpy_reference: model must be an onnx.ModelProto, "
+                        f"got {type(model).__name__}")
+
+    class BatchNormalization(OpRun):  # the name is the ONNX operator it replaces
+        op_domain = ""
+
+        def _run(self, x, scale, bias, mean, var, epsilon=None, **_attrs):
+            shape = (-1,) + (1,) * (x.ndim - 2)
+            eps = 1e-5 if epsilon is None else epsilon
+            y = (scale.reshape(shape) * (x - mean.reshape(shape))
+                 / np.sqrt(var.reshape(shape) + eps) + bias.reshape(shape))
+            return (y.astype(x.dtype),)
+
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+                default=13)
+
+    class Softmax(OpRun):
+        op_domain = ""
+
+        def _run(self, x, axis=None, **_attrs):
+            if opset >= 13:  # along one axis
+                z = np.exp(x - x.max(axis=-1 if axis is None else axis, keepdims=True))
+                return ((z / z.sum(axis=-1 if axis is None else axis,
+                                   keepdims=True)).astype(x.dtype),)
+            # Before opset 13: flatten to 2-D at ``axis`` (default 1), then rows.
+            # (OpRun fills in the newest schema's default, -1: read the node.)
+            given = [a.i for a in self.onnx_node.attribute if a.name == "axis"]
+            axis = (given[0] if given else 1) % x.ndim
+            rows = x.reshape(int(np.prod(x.shape[:axis])), -1)
+            z = np.exp(rows - rows.max(axis=1, keepdims=True))
+            return ((z / z.sum(axis=1, keepdims=True)).reshape(x.shape).astype(x.dtype),)
+
+    evaluator = ReferenceEvaluator(model, new_ops=[BatchNormalization, Softmax])
+    name = data_input(model).name
+    shape = input_shape(model)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        checks.array("zoo.numpy_reference(...)", "x", x, dtypes=["float32"])
+        if tuple(x.shape) != shape:
+            raise ValueError(f"zoo.numpy_reference(...): x has shape {x.shape}, "
+                             f"the model takes {shape}")
+        return evaluator.run(None, {name: x})[0]
+
+    return run

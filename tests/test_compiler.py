@@ -116,3 +116,15 @@ def test_small_kernels_dlight_gets_wrong_are_scheduled_and_correct():
                                atol=1e-6)
     with pytest.raises(TypeError, match="one row times a"):
         compiler.schedule_row_times_kn(softmax)
+
+
+def test_resnet50_matches_the_numpy_reference():
+    from d2lcc import zoo
+
+    model = zoo.load("resnet50", seed=3, check=False)
+    x = np.random.default_rng(4).standard_normal(zoo.input_shape(model))
+    x = x.astype(np.float32)
+    expected = zoo.numpy_reference(model)(x)
+    got = d2lcc.compile(model)(x)
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-5)
+    assert got.argmax() == expected.argmax()

@@ -394,6 +394,8 @@ EXAMPLES = {
     "d2lcc.zoo.load": lambda: dict(name="squeezenet", check=False),
     "d2lcc.zoo.data_input": lambda: dict(
         model=__import__("d2lcc.zoo").zoo.load("squeezenet", check=False)),
+    "d2lcc.zoo.numpy_reference": lambda: dict(
+        model=__import__("d2lcc.zoo").zoo.load("squeezenet", check=False)),
     "d2lcc.zoo.input_shape": lambda: dict(
         model=__import__("d2lcc.zoo").zoo.load("squeezenet", check=False)),
     "d2lcc.execute.build": lambda: dict(mod=_relax_module()),

@@ -48,3 +48,34 @@ def test_bad_arguments_are_named():
         zoo.load("squeezenet", check=1)
     with pytest.raises(TypeError, match="model must be an onnx.ModelProto"):
         zoo.data_input("model.onnx")
+
+
+def test_numpy_reference_agrees_with_onnxruntime():
+    model = zoo.load("squeezenet", seed=2, check=False)
+    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    np.testing.assert_allclose(zoo.numpy_reference(model)(x), _run(model, x),
+                               rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="x has shape"):
+        zoo.numpy_reference(model)(x[:, :, :100])
+    with pytest.raises(TypeError, match="model must be an onnx.ModelProto"):
+        zoo.numpy_reference(None)
+
+
+def test_numpy_reference_uses_stored_batch_norm_statistics():
+    import onnx
+    from onnx import TensorProto, helper
+
+    c = 3
+    stats = [helper.make_tensor(n, TensorProto.FLOAT, [c], v) for n, v in (
+        ("s", [1.0, 2.0, 0.5]), ("b", [0.0, 1.0, -1.0]), ("m", [0.5, 0.0, 1.0]),
+        ("v", [4.0, 1.0, 0.25]))]
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])
+    graph = helper.make_graph(
+        [node], "bn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, 2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c, 2, 2])], stats)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
+    model.ir_version = 4
+    x = np.random.default_rng(0).standard_normal((1, c, 2, 2)).astype(np.float32)
+    s, b, m, v = (np.array(t.float_data, np.float32)[:, None, None] for t in stats)
+    expected = s * (x - m) / np.sqrt(v + 1e-5) + b
+    np.testing.assert_allclose(zoo.numpy_reference(model)(x), expected, rtol=1e-6)

@@ -231,7 +231,8 @@ def numpy_reference(model: Any):
             axis = (given[0] if given else 1) % x.ndim
             rows = x.reshape(int(np.prod(x.shape[:axis])), -1)
             z = np.exp(rows - rows.max(axis=1, keepdims=True))
-            return ((z / z.sum(axis=1, keepdims=True)).reshape(x.shape).astype(x.dtype),)
+            y = (z / z.sum(axis=1, keepdims=True)).reshape(x.shape)
+            return (y.astype(x.dtype),)
 
     evaluator = ReferenceEvaluator(model, new_ops=[BatchNormalization, Softmax])
     name = data_input(model).name

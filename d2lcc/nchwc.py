@@ -311,8 +311,42 @@ def layout_passes(lanes: int) -> list:
     lanes = checks.positive_int("nchwc.layout_passes", "lanes", lanes)
     layouts = [f"NCHW{lanes}c", f"OIHW{lanes}i{lanes}o"]
     return [pad_channels(lanes), relax.transform.FoldConstant(),
-            relax.transform.ConvertLayout({"relax.nn.conv2d": layouts}),
-            fold.fold_constants(), relax.transform.FoldConstant()]
+            convert_layout_or_keep(layouts), fold.fold_constants(),
+            relax.transform.FoldConstant()]
+
+
+def convert_layout_or_keep(layouts: list[str]):
+    """Relax's ``ConvertLayout`` to ``layouts`` for conv2d; on failure, a warning.
+
+    TVM 0.27's ``ConvertLayout`` fails on some graphs (for instance the
+    ``Concat`` of SqueezeNet's fire modules, with "Expected nested to match
+    tuple"). Then the network keeps its layout, every convolution stays in
+    NCHW (legalized and scheduled as TVM does it, slower but right), and a
+    ``RuntimeWarning`` says so.
+    """
+    import warnings
+
+    import tvm
+    from tvm import relax
+
+    if not (isinstance(layouts, list) and len(layouts) == 2
+            and all(isinstance(v, str) for v in layouts)):
+        raise TypeError("nchwc.convert_layout_or_keep: layouts must be a list of two "
+                        f"layout strings, got {layouts!r}")
+    convert = relax.transform.ConvertLayout({"relax.nn.conv2d": layouts})
+
+    @tvm.transform.module_pass(opt_level=0, name="ConvertLayoutOrKeep")
+    def transform(mod, _ctx):
+        try:
+            return convert(mod)
+        except tvm.error.InternalError as err:
+            first = str(err).strip().splitlines()[-1][:160]
+            warnings.warn(f"nchwc: ConvertLayout failed ({first}); the network keeps "
+                          "NCHW and its convolutions are not packed", RuntimeWarning,
+                          stacklevel=2)
+            return mod
+
+    return transform
 
 
 def is_packed_conv(func: Any) -> bool:

@@ -108,3 +108,19 @@ def test_schedule_conv_refuses_tiles_that_do_not_divide():
         nchwc.schedule_conv(func, ow_tile=4)
     with pytest.raises(ValueError, match="must be a multiple of oc_tile=3"):
         nchwc.schedule_conv(func, oc_tile=3)
+
+
+def test_a_failing_layout_conversion_keeps_nchw_with_a_warning():
+    import tvm
+
+    from d2lcc import compiler, zoo
+
+    # TVM 0.27's ConvertLayout fails on SqueezeNet's Concat of fire modules.
+    mod = compiler.import_model(zoo.load("squeezenet", check=False))
+    with tvm.target.Target({"kind": "llvm"}):
+        mod = tvm.transform.Sequential(compiler.simplify_passes())(mod)
+        with pytest.warns(RuntimeWarning, match="ConvertLayout failed"):
+            kept = nchwc.convert_layout_or_keep(["NCHW8c", "OIHW8i8o"])(mod)
+    assert kept.same_as(mod)
+    with pytest.raises(TypeError, match="layouts must be a list"):
+        nchwc.convert_layout_or_keep("NCHW8c")

@@ -386,6 +386,7 @@ EXAMPLES = {
     "d2lcc.nchwc.parallel_pad": lambda: dict(
         sch=__import__("tvm").s_tir.Schedule(_packed_conv())),
     "d2lcc.nchwc.pad_channels": lambda: dict(lanes=8),
+    "d2lcc.nchwc.convert_layout_or_keep": lambda: dict(layouts=["NCHW8c", "OIHW8i8o"]),
     "d2lcc.nchwc.legalize_conv2d": _conv_call,
     "d2lcc.nchwc.schedule_conv": lambda: dict(func=_packed_conv()),
     "d2lcc.nchwc.schedule_module": lambda: dict(mod=_relax_module()),

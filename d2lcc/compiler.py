@@ -357,11 +357,12 @@ def tune_network(mod: Any, target: Any, work_dir: str | Path, trials: int, *,
     trials_per_iter = checks.positive_int("tune_network", "trials_per_iter",
                                           trials_per_iter, maximum=1024)
     builder = ms.builder.LocalBuilder(f_build=tuning.build_candidate, timeout_sec=60)
-    return ms.relax_integration.tune_relax(
-        mod=mod, params={}, target=target, work_dir=str(work_dir),
-        max_trials_global=trials, num_trials_per_iter=min(trials_per_iter, trials),
-        seed=seed, builder=builder,
-    )
+    with tuning.quiet_logs():  # progress goes to work_dir/logs
+        return ms.relax_integration.tune_relax(
+            mod=mod, params={}, target=target, work_dir=str(work_dir),
+            max_trials_global=trials, num_trials_per_iter=min(trials_per_iter, trials),
+            seed=seed, builder=builder,
+        )
 
 
 @dataclass

@@ -148,7 +148,7 @@ def tune(mod, target, work_dir: str | Path, trials: int, *, trials_per_iter: int
                                           maximum=1024)
     seed = checks.integer(func, "seed", seed, minimum=0, maximum=2**31 - 1)
     quiet = checks.boolean(func, "quiet", quiet)
-    with _quiet(quiet):
+    with quiet_logs(quiet):
         return ms.tune_tir(
             mod=mod, target=target, work_dir=str(work_dir), max_trials_global=trials,
             num_trials_per_iter=min(trials_per_iter, trials), seed=seed,
@@ -156,8 +156,18 @@ def tune(mod, target, work_dir: str | Path, trials: int, *, trials_per_iter: int
         )
 
 
+def quiet_logs(quiet: bool = True):
+    """A context manager that keeps MetaSchedule's progress out of stdout when
+    ``quiet`` (it still goes to the work_dir's logs).
+
+    In Jupyter, MetaSchedule also shows its progress table through pandas; we
+    swap that printer for a no-op while tuning and put it back afterwards.
+    """
+    return _quiet_context(checks.boolean("tuning.quiet_logs", "quiet", quiet))
+
+
 @contextlib.contextmanager
-def _quiet(quiet: bool):
+def _quiet_context(quiet: bool):
     """Keep MetaSchedule's progress out of stdout (it still goes to work_dir's logs).
 
     In Jupyter, MetaSchedule also shows its progress table through pandas; we

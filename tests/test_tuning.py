@@ -156,7 +156,7 @@ def test_quiet_restores_printer_and_log_level():
     before_level = logger.level
     before = tvm_ffi.get_global_func(name)
     assert before is not None
-    with tuning._quiet(True):
+    with tuning.quiet_logs(True):
         assert logger.level == logging.WARNING
         assert tvm_ffi.get_global_func(name)("ignored") is None
     assert logger.level == before_level

@@ -365,6 +365,104 @@ def tune_network(mod: Any, target: Any, work_dir: str | Path, trials: int, *,
         )
 
 
+#: Networks with a MetaSchedule database in ``d2lcc/data/<network>_<isa>``.
+SHIPPED_NETWORKS = ("small_cnn",)
+
+
+def shipped_network_database(network: str, isa: str | None = None) -> Path:
+    """The folder of the database shipped for ``network`` at vector ISA level ``isa``.
+
+    ``isa`` defaults to :func:`d2lcc.tuning.shipped_isa` of this machine; the
+    databases are made by ``tools/tune_network_database.py``.
+    """
+    from . import tuning
+
+    checks.one_of("shipped_network_database", "network", network,
+                  list(SHIPPED_NETWORKS))
+    isa = tuning.shipped_isa() if isa is None else checks.one_of(
+        "shipped_network_database", "isa", isa, ["avx2", "avx512"])
+    folder = Path(__file__).parent / "data" / f"{network}_{isa}"
+    if not (folder / "database_tuning_record.json").exists():
+        raise ValueError(f"shipped_network_database: no database is shipped for "
+                         f"network={network!r} at isa={isa!r}")
+    return folder
+
+
+def tuning_curve(database_dir: str | Path) -> list[float]:
+    """The sum over kernels of the best time found so far, after every trial.
+
+    ``database_dir`` is a MetaSchedule JSON database folder. Its record file
+    lists the candidates in the order they were measured (the database API
+    returns them sorted by speed, so we read the file). A kernel not yet
+    measured counts with the time of its first measured candidate, so the
+    curve starts from the first schedules tried and each point is the kernel
+    time of a network whose kernels each run once.
+    """
+    import json
+
+    if not isinstance(database_dir, (str, Path)):
+        raise TypeError("tuning_curve: database_dir must be a folder path, "
+                        f"got {type(database_dir).__name__}")
+    path = Path(database_dir) / "database_tuning_record.json"
+    if not path.is_file():
+        raise ValueError(f"tuning_curve: database_dir={str(database_dir)!r} has no "
+                         "database_tuning_record.json")
+    measured = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            workload, record = json.loads(line)
+            secs = [float(t) for t in record[1]]
+        except (ValueError, TypeError, IndexError):
+            raise ValueError(f"tuning_curve: {path}:{number} is not a tuning "
+                             "record") from None
+        if secs and all(0 <= t < 1e9 for t in secs):  # else: failed to build or run
+            measured.append((workload, sum(secs) / len(secs)))
+    best: dict[int, float] = {}
+    for key, seconds in measured:  # until measured, a kernel counts its first time
+        best.setdefault(key, seconds)
+    curve = []
+    for key, seconds in measured:
+        best[key] = min(best[key], seconds)
+        curve.append(sum(best.values()))
+    return curve
+
+
+def applied_from_database(prepared: Any, scheduled: Any, database: Any,
+                          target: Any = None) -> dict[str, bool]:
+    """For each kernel of ``prepared`` that ``database`` has a record for, whether
+    ``scheduled`` holds exactly that record's schedule.
+
+    The expected kernel is the database's best record replayed on the
+    unscheduled kernel (``database.query_ir_module``); the comparison is
+    structural, on the loop nests (attributes such as ``tirx.is_scheduled``
+    aside).
+    """
+    import tvm
+    import tvm_ffi
+    from tvm.s_tir import meta_schedule as ms
+
+    for name, mod in (("prepared", prepared), ("scheduled", scheduled)):
+        if not isinstance(mod, tvm.IRModule):
+            raise TypeError(f"applied_from_database: {name} must be a tvm.IRModule, "
+                            f"got {type(mod).__name__}")
+    if not isinstance(database, ms.database.Database):
+        raise TypeError("applied_from_database: database must be a MetaSchedule "
+                        f"Database, got {type(database).__name__}")
+    target = _target(target)
+    found = {}
+    for gv, func in prepared.functions.items():
+        if not isinstance(func, tvm.tirx.PrimFunc):
+            continue
+        task = tvm.IRModule({"main": func.with_attr("global_symbol", "main")})
+        expected = database.query_ir_module(task, target, "main")  # as tuning saw it
+        if expected is None or gv.name_hint not in [
+                g.name_hint for g in scheduled.get_global_vars()]:
+            continue
+        found[gv.name_hint] = bool(tvm_ffi.structural_equal(
+            expected["main"].body, scheduled[gv.name_hint].body, map_free_vars=True))
+    return found
+
+
 @dataclass
 class KernelTime:
     """One kernel's share of a network's run time (:meth:`CompiledModel.profile`)."""

@@ -128,3 +128,30 @@ def test_resnet50_matches_the_numpy_reference():
     got = d2lcc.compile(model)(x)
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-5)
     assert got.argmax() == expected.argmax()
+
+
+def test_shipped_database_is_applied_and_checked():
+    from d2lcc import tuning
+
+    # The database was tuned for the batch-1 network with seed-0 weights.
+    weights = models.small_cnn_weights(seed=0)
+    model = models.small_cnn_onnx(weights)
+    x = np.random.default_rng(6).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    target = d2lcc.target.host()
+    database = tuning.load_database(compiler.shipped_network_database("small_cnn"))
+    prepared = compiler.prepare(model, target, schedules="dlight")
+    fast = d2lcc.compile(model, target, schedules="dlight", database=database)
+    np.testing.assert_allclose(fast(x), models.small_cnn_numpy(x, weights),
+                               rtol=1e-4, atol=1e-4)
+    applied = compiler.applied_from_database(prepared, fast.module, database, target)
+    assert applied and all(applied.values())
+    plain = d2lcc.compile(model, target, schedules="dlight")
+    assert not any(compiler.applied_from_database(prepared, plain.module, database,
+                                                  target).values())
+    curve = compiler.tuning_curve(compiler.shipped_network_database("small_cnn"))
+    assert len(curve) == len(database.get_all_tuning_records())
+    assert all(b <= a for a, b in zip(curve, curve[1:])) and curve[-1] < curve[0]
+    with pytest.raises(ValueError, match="network='resnet50'"):
+        compiler.shipped_network_database("resnet50")
+    with pytest.raises(ValueError, match="has no database_tuning_record.json"):
+        compiler.tuning_curve("/nonexistent")

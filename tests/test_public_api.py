@@ -363,6 +363,11 @@ EXAMPLES = {
     "d2lcc.compiler.import_model": lambda: dict(model=_relax_module()),
     "d2lcc.compiler.prepare": lambda: dict(model=_relax_module()),
     "d2lcc.compiler.schedule_small_kernels": lambda: dict(mod=_relax_module()),
+    "d2lcc.compiler.shipped_network_database": lambda: dict(network="small_cnn"),
+    "d2lcc.compiler.tuning_curve": lambda: dict(
+        database_dir=__import__("d2lcc.tuning").tuning.shipped_database_path()),
+    "d2lcc.compiler.applied_from_database": lambda: dict(
+        prepared=_relax_module(), scheduled=_relax_module(), database=_shipped()[0]),
     "d2lcc.compiler.schedule_row_times_kn": _row_times_kn_func,
     "d2lcc.compiler.CompiledModel": _compiled,
     "d2lcc.compiler.KernelTime": lambda: dict(name="k", calls=1, seconds=1e-3,

@@ -29,6 +29,18 @@ def _networks(names):
             yield name, model, zoo.input_shape(model)
 
 
+def best_settings(name):
+    """The book's best applied schedules for a network: a shipped database where
+    there is one (MetaSchedule, tuned by tools/tune_network_database.py), else the
+    packed convolutions."""
+    from d2lcc import compiler, tuning
+
+    if name in compiler.SHIPPED_NETWORKS:
+        folder = compiler.shipped_network_database(name)
+        return dict(schedules="dlight", database=tuning.load_database(folder))
+    return dict(schedules="book")
+
+
 def _session(model):
     import onnxruntime as ort
 
@@ -59,7 +71,7 @@ def main() -> None:
     for name, model, shape in _networks(args.networks):
         x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
         start = time.perf_counter()
-        net = d2lcc.compile(model)
+        net = d2lcc.compile(model, **best_settings(name))
         compile_s = time.perf_counter() - start
         session = _session(model)
         feed = {session.get_inputs()[0].name: x}

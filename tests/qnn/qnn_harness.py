@@ -16,21 +16,9 @@ def host_target():
 
 def build_module(make, arrays):
     """A module whose ``main`` takes tensors like ``arrays`` and returns make(*vars)."""
-    return module_from_types(make, *((a.shape, a.dtype.name) for a in arrays))
+    from d2lcc import ir
 
-
-def module_from_types(make, *types):
-    """A module whose ``main`` takes tensors of ``types`` and returns make(*vars)."""
-    from tvm import relax
-
-    params = [relax.Var(f"x{i}", relax.TensorType(shape, dtype))
-              for i, (shape, dtype) in enumerate(types)]
-    bb = relax.BlockBuilder()
-    with bb.function("main", params):
-        with bb.dataflow():
-            out = bb.emit_output(make(*params))
-        bb.emit_func_output(out)
-    return bb.get()
+    return ir.single_op_module(make, *((a.shape, a.dtype.name) for a in arrays))
 
 
 def qnn_ops_in(mod) -> list[str]:

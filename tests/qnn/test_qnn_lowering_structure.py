@@ -5,10 +5,10 @@ import tvm_ffi
 from tvm import relax
 from tvm.script import relax as R
 
-from qnn_harness import module_from_types as _one_op_module
 
 import d2lcc
 from d2lcc import qnn
+from d2lcc.ir import single_op_module as _one_op_module
 
 
 def _assert_same(actual_mod, expected_func):

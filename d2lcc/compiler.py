@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import checks, fold
+from . import target as targets
 
 
 def import_model(model: Any):
@@ -224,21 +225,6 @@ def dlight_pass():
     return dlight.ApplyDefaultSchedule(dlight.cpu.GEMV(), dlight.cpu.Reduction())
 
 
-def _target(target: Any):
-    import tvm
-
-    from . import target as targets
-
-    if target is None:
-        return targets.host()
-    if isinstance(target, dict):
-        return targets.make(target)
-    if not isinstance(target, tvm.target.Target):
-        raise TypeError("compile: target must be a tvm.target.Target, a dict or None, "
-                        f"got {type(target).__name__}")
-    return target
-
-
 def _database(database: Any):
     from tvm.s_tir import meta_schedule as ms
 
@@ -270,7 +256,7 @@ def prepare(model: Any, target: Any = None, *, schedules: str = "book"):
     from . import cpu, nchwc
 
     mod = import_model(model)
-    target = _target(target)
+    target = targets.resolve(target, "prepare")
     checks.one_of("prepare", "schedules", schedules, SCHEDULES)
     passes = simplify_passes()
     legalize_map = None
@@ -297,7 +283,7 @@ def optimize(model: Any, target: Any = None, *, schedules: str = "book",
 
     from . import nchwc
 
-    target = _target(target)
+    target = targets.resolve(target, "compile")
     checks.one_of("compile", "schedules", schedules, SCHEDULES)
     database = _database(database)
     tune_trials = checks.nonnegative_int("compile", "tune_trials", tune_trials,
@@ -348,7 +334,7 @@ def tune_network(mod: Any, target: Any, work_dir: str | Path, trials: int, *,
     if not isinstance(mod, tvm.IRModule):
         raise TypeError(f"tune_network: mod must be a tvm.IRModule, "
                         f"got {type(mod).__name__}")
-    target = _target(target)
+    target = targets.resolve(target, "tune_network")
     work_dir = _work_dir("tune_network", work_dir)
     if work_dir is None:
         raise TypeError("tune_network: work_dir must be a folder path, got None")
@@ -448,7 +434,7 @@ def applied_from_database(prepared: Any, scheduled: Any, database: Any,
     if not isinstance(database, ms.database.Database):
         raise TypeError("applied_from_database: database must be a MetaSchedule "
                         f"Database, got {type(database).__name__}")
-    target = _target(target)
+    target = targets.resolve(target, "applied_from_database")
     found = {}
     for gv, func in prepared.functions.items():
         if not isinstance(func, tvm.tirx.PrimFunc):
@@ -608,7 +594,7 @@ def compile(model: Any, target: Any = None, *, schedules: str = "book",  # noqa:
         Where live tuning keeps its database and logs (a new temporary folder
         by default).
     """
-    target = _target(target)
+    target = targets.resolve(target, "compile")
     scheduled = optimize(model, target, schedules=schedules, database=database,
                          tune_trials=tune_trials, work_dir=work_dir)
     return build(scheduled, target)
@@ -624,7 +610,7 @@ def build(scheduled: Any, target: Any = None) -> CompiledModel:
     if not isinstance(scheduled, tvm.IRModule):
         raise TypeError(f"build: scheduled must be a tvm.IRModule, "
                         f"got {type(scheduled).__name__}")
-    target = _target(target)
+    target = targets.resolve(target, "build")
 
     @tvm.transform.module_pass(opt_level=0)
     def lower(mod, _ctx):

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import checks
+from . import target as targets
 
 
 def _check_module(func: str, mod: Any) -> None:
@@ -23,21 +24,6 @@ def _check_module(func: str, mod: Any) -> None:
         raise TypeError(f"{func}: mod must be a tvm.IRModule, got {type(mod).__name__}")
     if "main" not in [gv.name_hint for gv in mod.get_global_vars()]:
         raise ValueError(f"{func}: mod has no function named 'main'")
-
-
-def _target(func: str, target: Any):
-    import tvm
-
-    from . import target as targets
-
-    if target is None:
-        return targets.host()
-    if isinstance(target, dict):
-        return targets.make(target)
-    if not isinstance(target, tvm.target.Target):
-        raise TypeError(f"{func}: target must be a tvm.target.Target, a dict or None, "
-                        f"got {type(target).__name__}")
-    return target
 
 
 def _to_numpy(value: Any) -> Any:
@@ -73,7 +59,7 @@ def build(mod: Any, target: Any = None, *, pipeline: Any = None) -> Callable[...
     from tvm import relax
 
     _check_module("execute.build", mod)
-    target = _target("execute.build", target)
+    target = targets.resolve(target, "execute.build")
     if pipeline is not None and not isinstance(pipeline, (str, tvm.transform.Pass)):
         raise TypeError("execute.build: pipeline must be None, a pipeline name or a "
                         f"tvm.transform.Pass, got {type(pipeline).__name__}")
@@ -124,7 +110,7 @@ def run_prim_func(func: Any, *inputs: np.ndarray, out_shape: tuple[int, ...],
                         "a dtype") from None
     for i, x in enumerate(inputs):
         checks.array("execute.run_prim_func", f"inputs[{i}]", x)
-    lib = tvm.compile(func, target=_target("execute.run_prim_func", target))
+    lib = tvm.compile(func, target=targets.resolve(target, "execute.run_prim_func"))
     out = tvm.runtime.tensor(np.empty(out_shape, dtype))
     lib(*[tvm.runtime.tensor(x) for x in inputs], out)
     return out.numpy()

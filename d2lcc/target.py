@@ -115,6 +115,33 @@ def host(num_cores: int | None = None):
     return make(spec)
 
 
+def resolve(target: Any, caller: str = "target.resolve", *,
+            default_host: bool = True):
+    """Return a :class:`tvm.target.Target` from what a public function was given.
+
+    A ``Target`` is returned as it is, a dictionary goes through :func:`make`,
+    and ``None`` means this machine (:func:`host`) when ``default_host``.
+    Anything else raises an error that starts with ``caller``.
+    """
+    import tvm
+
+    checks.string("target.resolve", "caller", caller)
+    checks.boolean("target.resolve", "default_host", default_host)
+    if target is None and default_host:
+        return host()
+    if isinstance(target, tvm.target.Target):
+        return target
+    if isinstance(target, dict):
+        try:
+            return make(target)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{caller}: target={target!r} is not valid "
+                             f"({err})") from None
+    kinds = "a tvm.target.Target, a dict or None" if default_host else \
+        "a tvm.target.Target or a dict"
+    raise TypeError(f"{caller}: target must be {kinds}, got {type(target).__name__}")
+
+
 def named(name: str):
     """Return the :class:`tvm.target.Target` of one of :data:`NAMED_TARGETS`."""
     if isinstance(name, str) and name not in NAMED_TARGETS:

@@ -62,22 +62,6 @@ def _module(func: str, name: str, mod: Any):
     return mod
 
 
-def _target(func: str, target: Any):
-    """A :class:`tvm.target.Target` from a Target or a target dictionary."""
-    import tvm
-
-    if isinstance(target, tvm.target.Target):
-        return target
-    if isinstance(target, dict):
-        try:
-            return _target_mod.make(target)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{func}: target={target!r} is not valid "
-                             f"({err})") from None
-    raise TypeError(f"{func}: target must be a tvm.target.Target or a dict, got "
-                    f"{type(target).__name__}")
-
-
 def _database(func: str, database: Any):
     from tvm.s_tir import meta_schedule as ms
 
@@ -139,7 +123,7 @@ def tune(mod, target, work_dir: str | Path, trials: int, *, trials_per_iter: int
 
     func = "tuning.tune"
     _module(func, "mod", mod)
-    target = _target(func, target)
+    target = _target_mod.resolve(target, func, default_host=False)
     work_dir = _path(func, "work_dir", work_dir)
     if work_dir.exists() and not work_dir.is_dir():
         raise ValueError(f"{func}: work_dir={str(work_dir)!r} is a file, not a folder")
@@ -205,7 +189,7 @@ def build_candidate(mod, target, _params=None):
     from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
 
     _module("tuning.build_candidate", "mod", mod)
-    target = _target("tuning.build_candidate", target)
+    target = _target_mod.resolve(target, "tuning.build_candidate", default_host=False)
     mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
     return tvm.tirx.build(mod, target=target)
 
@@ -395,7 +379,7 @@ def apply_best(database, mod, target):
     func = "tuning.apply_best"
     _database(func, database)
     _module(func, "mod", mod)
-    target = _target(func, target)
+    target = _target_mod.resolve(target, func, default_host=False)
     try:
         return tuned_module(database, mod, target)
     except ValueError as err:

@@ -325,6 +325,7 @@ EXAMPLES = {
     "d2lcc.machine.parse_cpuinfo": lambda: dict(text="flags : avx2\n"),
     "d2lcc.target.make": lambda: dict(spec={"kind": "llvm"}),
     "d2lcc.target.named": lambda: dict(name="graviton2"),
+    "d2lcc.target.resolve": lambda: dict(target={"kind": "llvm"}),
     "d2lcc.deploy.ElfHeader": lambda: dict(bits=64, endian="little", kind="executable",
                                            machine="x86-64"),
     "d2lcc.deploy.elf_header": lambda: dict(source=sys.executable),

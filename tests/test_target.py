@@ -130,3 +130,19 @@ def test_pool_size_comes_from_tvm_num_threads_not_num_cores():
     )
     env = dict(os.environ, TVM_NUM_THREADS="1")
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_resolve_takes_targets_dicts_and_none():
+    import tvm
+
+    llvm = target.resolve({"kind": "llvm"}, "f")
+    assert isinstance(llvm, tvm.target.Target) and target.resolve(llvm, "f") is llvm
+    assert target.resolve(None, "f").kind.name == "llvm"
+    with pytest.raises(TypeError, match="f: target must be a tvm.target.Target or a "
+                                        "dict, got NoneType"):
+        target.resolve(None, "f", default_host=False)
+    with pytest.raises(TypeError, match="f: target must be a tvm.target.Target, a "
+                                        "dict or None, got str"):
+        target.resolve("llvm", "f")
+    with pytest.raises(ValueError, match="f: target=.* is not valid"):
+        target.resolve({"mcpu": "x"}, "f")

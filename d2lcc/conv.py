@@ -338,10 +338,18 @@ def schedule_block(func_name: str, func: Any, block: str,
     return sch
 
 
-def _has_block(sch, name: str) -> bool:
+def has_block(sch: Any, name: str) -> bool:
+    """Whether the schedule's function has a block called ``name``."""
+    import tvm
+    from tvm import s_tir
+
+    if not isinstance(sch, s_tir.Schedule):
+        raise TypeError(f"conv.has_block: sch must be a tvm.s_tir.Schedule, "
+                        f"got {type(sch).__name__}")
+    checks.string("conv.has_block", "name", name)
     try:
         sch.get_sblock(name)
-    except Exception:  # noqa: BLE001 (TVM raises its own error type)
+    except (tvm.error.InternalError, ValueError, RuntimeError):
         return False
     return True
 
@@ -430,7 +438,7 @@ def schedule_packed(func, ow_tile: int | None = None):
         ow_tile = largest_divisor(width, 14)
     ow_tile = checks.positive_int(name, "ow_tile", ow_tile)
     checks.multiple_of(name, "output width", width, ow_tile, "ow_tile")
-    tile_nchwc(sch, ow_tile, bias=_has_block(sch, "bias"))
+    tile_nchwc(sch, ow_tile, bias=has_block(sch, "bias"))
     return sch.mod
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import checks, fold
+from .conv import has_block
 
 # Shown verbatim in the book as a cell to edit; schedule_conv checks its arguments.
 __teaching__ = ("tile_packed_conv",)
@@ -170,22 +171,6 @@ def tile_packed_conv(sch: Any, ow_tile: int, oc_tile: int) -> None:
     sch.vectorize(ob)
     sch.vectorize(sch.get_loops(out)[-1])
     sch.decompose_reduction(conv, rc)
-
-
-def has_block(sch: Any, name: str) -> bool:
-    """Whether the schedule's function has a block called ``name``."""
-    import tvm
-    from tvm import s_tir
-
-    if not isinstance(sch, s_tir.Schedule):
-        raise TypeError(f"nchwc.has_block: sch must be a tvm.s_tir.Schedule, "
-                        f"got {type(sch).__name__}")
-    checks.string("nchwc.has_block", "name", name)
-    try:
-        sch.get_sblock(name)
-    except (tvm.error.InternalError, ValueError, RuntimeError):
-        return False
-    return True
 
 
 def parallel_pad(sch: Any) -> None:

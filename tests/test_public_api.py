@@ -384,7 +384,7 @@ EXAMPLES = {
         data=__import__("tvm").te.placeholder((1, 1, 6, 6, 8)),
         kernel=__import__("tvm").te.placeholder((1, 1, 3, 3, 8, 8)),
         strides=[1, 1], padding=[1, 1, 1, 1]),
-    "d2lcc.nchwc.has_block": lambda: dict(
+    "d2lcc.conv.has_block": lambda: dict(
         sch=__import__("tvm").s_tir.Schedule(_packed_conv()), name="conv"),
     "d2lcc.nchwc.layout_passes": lambda: dict(lanes=8),
     "d2lcc.nchwc.conv_extents": lambda: dict(func=_packed_conv()),

@@ -15,7 +15,8 @@ from importlib import metadata
 from . import checks
 
 # ISA features the book talks about, as the book names them.
-FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "neon", "dotprod")
+FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8",
+            "amx_bf16", "neon", "dotprod")
 
 # /proc/cpuinfo flag names (x86 "flags", Arm "Features") -> the book's names.
 _CPUINFO_FLAGS = {
@@ -24,6 +25,8 @@ _CPUINFO_FLAGS = {
     "avx512f": "avx512f",
     "avx512_vnni": "avx512_vnni",
     "avx_vnni": "avx_vnni",
+    "amx_int8": "amx_int8",
+    "amx_bf16": "amx_bf16",
     "asimd": "neon",
     "asimddp": "dotprod",
 }

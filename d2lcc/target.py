@@ -33,9 +33,22 @@ NAMED_TARGETS: dict[str, dict[str, Any]] = {
     # AWS Graviton2: Arm Neoverse N1 cores (NEON and the dot-product extension).
     "graviton2": {"kind": "llvm", "mtriple": "aarch64-linux-gnu",
                   "mcpu": "neoverse-n1"},
-    # Intel Cascade Lake (e.g. AWS c5): AVX-512 with VNNI.
+    # Intel Haswell: the AVX2 + FMA baseline of most laptops and cloud VMs.
+    "haswell": {"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "haswell"},
+    # Intel Skylake-SP (e.g. AWS c5 of 2017): AVX-512 without VNNI.
+    "skylake_avx512": {"kind": "llvm", "mtriple": "x86_64-linux-gnu",
+                       "mcpu": "skylake-avx512"},
+    # Intel Cascade Lake (e.g. AWS c5 of 2019): AVX-512 with VNNI.
     "cascadelake": {"kind": "llvm", "mtriple": "x86_64-linux-gnu",
                     "mcpu": "cascadelake"},
+    # Intel Alder Lake: AVX-VNNI (vpdpbusd on 256-bit registers), no AVX-512.
+    "alderlake": {"kind": "llvm", "mtriple": "x86_64-linux-gnu",
+                  "mcpu": "alderlake"},
+    # Intel Sapphire Rapids: AVX-512, VNNI and AMX tiles (int8 and bf16).
+    "sapphirerapids": {"kind": "llvm", "mtriple": "x86_64-linux-gnu",
+                       "mcpu": "sapphirerapids"},
+    # AWS Trainium's NeuronCore-v2: TVM emits NKI kernel source for it.
+    "trainium": {"kind": "trn"},
 }
 
 
@@ -156,6 +169,16 @@ def graviton2():
     return named("graviton2")
 
 
+def haswell():
+    """Return the target of an Intel Haswell CPU (AVX2 + FMA, no AVX-512)."""
+    return named("haswell")
+
+
 def cascadelake():
     """Return the target of an Intel Cascade Lake CPU (AVX-512 with VNNI)."""
     return named("cascadelake")
+
+
+def sapphirerapids():
+    """Return the target of an Intel Sapphire Rapids CPU (AVX-512, VNNI, AMX)."""
+    return named("sapphirerapids")

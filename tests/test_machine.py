@@ -98,3 +98,11 @@ def test_import_is_lazy():
         "assert 'tvm' not in sys.modules and 'matplotlib' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_parse_amx_cpuinfo():
+    text = ("model name : Intel(R) Xeon(R) Platinum 8488C\n"
+            "flags : avx2 fma avx512f avx512_vnni avx_vnni amx_bf16 amx_tile amx_int8\n")
+    _, feats = machine.parse_cpuinfo(text)
+    assert feats == ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni",
+                     "amx_int8", "amx_bf16")

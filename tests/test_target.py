@@ -146,3 +146,22 @@ def test_resolve_takes_targets_dicts_and_none():
         target.resolve("llvm", "f")
     with pytest.raises(ValueError, match="f: target=.* is not valid"):
         target.resolve({"mcpu": "x"}, "f")
+
+
+@pytest.mark.parametrize("name, mcpu", [("haswell", "haswell"),
+                                        ("skylake_avx512", "skylake-avx512"),
+                                        ("alderlake", "alderlake"),
+                                        ("sapphirerapids", "sapphirerapids")])
+def test_named_x86_targets(name, mcpu):
+    t = target.named(name)
+    assert str(t.kind.name) == "llvm" and str(t.attrs["mcpu"]) == mcpu
+    assert str(t.attrs["mtriple"]) == "x86_64-linux-gnu"
+
+
+def test_haswell_and_sapphirerapids_helpers():
+    assert str(target.haswell().attrs["mcpu"]) == "haswell"
+    assert str(target.sapphirerapids().attrs["mcpu"]) == "sapphirerapids"
+
+
+def test_trainium_target_is_trn():
+    assert str(target.named("trainium").kind.name) == "trn"

@@ -671,6 +671,29 @@ ACCEPTS_ANY = {
                                                 "one_of", "string", "function",
                                                 "array", "shape")},
 }
+def _merge_example_files() -> None:
+    """Add the tables of ``tests/api_examples/*.py`` to the ones above.
+
+    Each file serves one group of modules and may define ``EXAMPLES``,
+    ``NO_BASELINE`` and ``ACCEPTS_ANY`` like this file does; a function may
+    appear in one place only.
+    """
+    import runpy
+
+    for path in sorted((ROOT / "tests" / "api_examples").glob("*.py")):
+        found = runpy.run_path(str(path))
+        for name, table in (("EXAMPLES", EXAMPLES), ("ACCEPTS_ANY", ACCEPTS_ANY)):
+            extra = found.get(name, {})
+            clash = set(extra) & set(table)
+            if clash:
+                raise RuntimeError(f"{path.name}: {name} entries already defined: "
+                                   f"{sorted(clash)}")
+            table.update(extra)
+        NO_BASELINE.update(found.get("NO_BASELINE", set()))
+
+
+_merge_example_files()
+
 #: Integer parameters that may be negative (axes, zero points, shifts).
 SIGNED = re.compile(r"(^|_)(axis|zero_point|zero_points|offset|shift|minimum|maximum|"
                     r"reference|value)$")

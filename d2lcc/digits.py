@@ -58,6 +58,12 @@ class Split:
     x_test: np.ndarray
     y_test: np.ndarray
 
+    def __post_init__(self) -> None:
+        for part in ("train", "test"):
+            x = _check_images("digits.Split", getattr(self, "x_" + part), "x_" + part)
+            _check_labels("digits.Split", "y_" + part, getattr(self, "y_" + part),
+                          len(x))
+
 
 def load(test_fraction: float = 0.2, seed: int = 0) -> Split:
     """Load the 1797 digits and split them with a permutation seeded by ``seed``.
@@ -114,7 +120,7 @@ def forward(x, weights):
     return h.reshape(len(h), -1) @ weights["fc_w"] + weights["fc_b"]
 
 
-def check_weights(weights: Mapping[str, np.ndarray], func: str) -> None:
+def _check_weights(weights: Mapping[str, np.ndarray], func: str) -> None:
     """Raise ValueError/TypeError unless ``weights`` has every array of ``SHAPES``."""
     if not isinstance(weights, Mapping):
         raise TypeError(f"{func}: weights must be a mapping of arrays, got "
@@ -129,19 +135,20 @@ def check_weights(weights: Mapping[str, np.ndarray], func: str) -> None:
                              f"expected {shape}")
 
 
-def _check_images(func: str, x) -> np.ndarray:
-    x = checks.array(func, "x", x, ndim=4, dtypes=_FLOATS, nonempty=True, finite=True)
+def _check_images(func: str, x, name: str = "x") -> np.ndarray:
+    x = checks.array(func, name, x, ndim=4, dtypes=_FLOATS, nonempty=True, finite=True)
     if tuple(x.shape[1:]) != IMAGE_SHAPE:
-        raise ValueError(f"{func}: x has shape {x.shape}, expected (N, 1, 8, 8)")
+        raise ValueError(f"{func}: {name} has shape {x.shape}, expected (N, 1, 8, 8)")
     return x
 
 
-def _check_labels(func: str, y, n: int) -> np.ndarray:
-    y = checks.array(func, "y", y, ndim=1, dtypes=("int32", "int64"))
+def _check_labels(func: str, name: str, y, n: int) -> np.ndarray:
+    y = checks.array(func, name, y, ndim=1, dtypes=("int32", "int64"))
     if len(y) != n:
-        raise ValueError(f"{func}: y has {len(y)} labels for {n} images")
+        raise ValueError(f"{func}: {name} has {len(y)} labels for {n} images")
     if len(y) and (y.min() < 0 or y.max() >= NUM_CLASSES):
-        raise ValueError(f"{func}: y must hold class numbers 0 to {NUM_CLASSES - 1}")
+        raise ValueError(f"{func}: {name} must hold class numbers 0 to "
+                         f"{NUM_CLASSES - 1}")
     return y
 
 
@@ -151,7 +158,7 @@ def logits(x: np.ndarray, weights: Mapping[str, np.ndarray]) -> np.ndarray:
     Checks its arguments, then runs :func:`forward`.
     """
     x = _check_images("digits.logits", x)
-    check_weights(weights, "digits.logits")
+    _check_weights(weights, "digits.logits")
     arrays = {k: np.asarray(weights[k], np.float32) for k in SHAPES}
     return forward(x.astype(np.float32), arrays).astype(np.float32)
 
@@ -165,7 +172,7 @@ def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
                          f"{scores.dtype} {scores.shape}")
     if np.isnan(scores).any():
         raise ValueError(f"{func}: scores holds NaN")
-    labels = _check_labels(func, labels, len(scores))
+    labels = _check_labels(func, "labels", labels, len(scores))
     return float(np.mean(scores.argmax(axis=1) == labels))
 
 
@@ -173,6 +180,28 @@ def agreement(a, b, scale):
     """Fraction of equal outputs, and the largest difference in units of ``scale``."""
     ulps = np.rint(np.abs(a.astype(np.float64) - b) / scale)
     return float(np.mean(ulps == 0)), int(ulps.max())
+
+
+def output_agreement(a: np.ndarray, b: np.ndarray, scale: float) -> tuple[float, int]:
+    """Compare two dequantized outputs of one quantized model, run two ways.
+
+    ``a`` and ``b`` are float arrays of the same shape holding ``scale`` times
+    integers (what a final DequantizeLinear returns). Returns the fraction of
+    entries whose integers are equal (bit-exact outputs) and the largest
+    difference in units of the last place, i.e. of ``scale``. Checks its
+    arguments, then runs :func:`agreement`.
+    """
+    func = "digits.output_agreement"
+    a = checks.array(func, "a", a, nonempty=True, finite=True)
+    b = checks.array(func, "b", b, nonempty=True, finite=True)
+    if a.shape != b.shape:
+        raise ValueError(f"{func}: a and b must have the same shape, got {a.shape} "
+                         f"and {b.shape}")
+    for name, value in (("a", a), ("b", b)):
+        if value.dtype.kind != "f":
+            raise TypeError(f"{func}: {name} must be a float array, got {value.dtype}")
+    scale = checks.real(func, "scale", scale, positive=True)
+    return agreement(a, b, scale)
 
 
 # --------------------------------------------------------------------------
@@ -261,6 +290,10 @@ def train(x: np.ndarray, y: np.ndarray, *, epochs: int = 12, batch: int = 32,
           learning_rate: float = 0.005, seed: int = 0) -> dict[str, np.ndarray]:
     """Fit the network to images ``x`` (N, 1, 8, 8) and labels ``y`` with Adam.
 
+    Each of the ``epochs`` passes over the data takes steps on mini-batches
+    of ``batch`` images (the last one smaller; a ``batch`` of N or more is
+    full-batch gradient descent) with step size ``learning_rate``.
+
     Starts from :func:`init_weights` (``seed``) and visits the images in an
     order drawn from the same seed, so two calls on one machine return the
     same float32 weights. Returns them in the layout :func:`forward` reads.
@@ -269,9 +302,9 @@ def train(x: np.ndarray, y: np.ndarray, *, epochs: int = 12, batch: int = 32,
 
     func = "digits.train"
     x = _check_images(func, x).astype(np.float32)
-    y = _check_labels(func, y, len(x))
+    y = _check_labels(func, "y", y, len(x))
     epochs = checks.positive_int(func, "epochs", epochs, maximum=1000)
-    batch = checks.positive_int(func, "batch", batch, maximum=len(x))
+    batch = checks.positive_int(func, "batch", batch)
     learning_rate = checks.real(func, "learning_rate", learning_rate, positive=True,
                                 maximum=1.0)
     with threadpool_limits(limits=1):  # tiny matrices: threads only add waiting
@@ -320,7 +353,7 @@ def to_onnx(weights: Mapping[str, np.ndarray], batch: int | str = "N",
     from onnx import TensorProto, helper, numpy_helper
 
     func = "digits.to_onnx"
-    check_weights(weights, func)
+    _check_weights(weights, func)
     if isinstance(batch, str):
         checks.string(func, "batch", batch)
     else:

@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import importlib
 import json
+import re
 import runpy
 import sys
 import time
@@ -96,6 +97,45 @@ def assignment(name: str):
     if name not in NAMES:
         raise ValueError(f"grading.assignment: name={name!r} is not one of {NAMES}")
     return importlib.import_module(f"assignments.{name}")
+
+
+def section_titles() -> dict[str, str]:
+    """Section labels of the book beside this package, mapped to their titles."""
+    titles = {}
+    for md in sorted(ROOT.parent.glob("chapter_*/*.md")):
+        text = md.read_text(encoding="utf-8")
+        found = re.search(r"^# (.+)\n:label:`(\w+)`", text, re.MULTILINE)
+        if found:
+            titles[found.group(2)] = found.group(1).strip()
+    return titles
+
+
+def student_notebook(name: str):
+    """The notebook a student gets: the statement, the starter code, the check."""
+    import nbformat
+
+    module = assignment(name)
+    number = NAMES.index(name) + 1
+    sources = ", ".join(f"exercise {n} of :numref:`{label}`"
+                        for label, n in module.SOURCES)
+    header = (f"# Assignment {number}: {module.TITLE}\n\n"
+              f"Made from {sources} of *Dive into Deep Learning Compiler*. "
+              "Write your code in the next cell, then run the last cell: it "
+              "checks your functions and prints your points.\n"
+              + module.STATEMENT)
+    titles = section_titles()
+    header = re.sub(r":numref:`(\w+)`",
+                    lambda m: f"*{titles.get(m.group(1), m.group(1))}*", header)
+    header = re.sub(r":eqref:`(\w+)`", "the equation", header)
+    starter = (ROOT / "starters" / f"{name}.py").read_text()
+    starter = starter.split('\n\nif __name__ == "__main__":')[0].rstrip() + "\n"
+    check_cell = f'from assignments.grading import check\n\ncheck("{name}", globals());'
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(header),
+                nbformat.v4.new_code_cell(starter),
+                nbformat.v4.new_code_cell(check_cell)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    return nb
 
 
 def load(path: str | Path) -> dict[str, Any]:

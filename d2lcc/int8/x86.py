@@ -279,7 +279,8 @@ def tensorize_matmul(sch, block, mr, vectors, lanes, intrin):
     Each ``mr x (vectors * lanes)`` block of C accumulates in registers (a
     ``local`` buffer) over the whole of k; inside it, one intrinsic call
     adds 4 products to each of ``lanes`` accumulators. The block's consumers
-    (an epilogue fused after the product) are applied as the block is written out.
+    (an epilogue fused after the product) are applied as the block is written
+    out, as far as :func:`fold_epilogue` can.
     """
     i, j, k = sch.get_loops(block)[-3:]
     io, ii = sch.split(i, [None, mr])
@@ -287,8 +288,7 @@ def tensorize_matmul(sch, block, mr, vectors, lanes, intrin):
     ko, ki = sch.split(k, [None, 4])
     sch.reorder(jo, io, ko, ii, jv, ji, ki)
     acc = sch.cache_write(block, 0, "local")
-    while sch.get_consumers(acc):  # fold the epilogue into the write-out
-        sch.reverse_compute_inline(sch.get_consumers(acc)[0])
+    fold_epilogue(sch, acc)  # e.g. requantize, applied as C is written out
     sch.reverse_compute_at(acc, io)
     sch.parallel(sch.fuse(*sch.get_loops(block)[:-6]))  # all loops above io
     sch.unroll(ii)
@@ -320,3 +320,372 @@ def matmul(m: int, n: int, k: int, isa_name: str = "avx2"):
     tensorize_matmul(sch, sch.get_sblock("C"), mr, vectors, spec.lanes,
                      intrinsic(isa_name))
     return sch
+
+
+# --- inside a whole model: legalization and scheduling --------------------------
+
+#: The product blocks that :func:`legalize_map`'s rules write and
+#: :func:`schedule_module` tensorizes.
+MATMUL_BLOCK, CONV_BLOCK = "int8_matmul", "int8_conv2d"
+
+
+def matmul_compute(data, weight):
+    """TE stages of ``data @ weight``: ``data`` uint8 ``[M, K]``, weight packed.
+
+    ``weight`` is ``[N/lanes, K4/4, lanes, 4]`` (:func:`pack_weight`); when K is
+    not a multiple of 4, a stage ``data_pad`` appends zero columns.
+    """
+    from tvm import te
+
+    m, k = (int(d) for d in data.shape)
+    blocks, k4, lanes, _ = (int(d) for d in weight.shape)
+    if k4 * 4 != k:
+        data = te.compute((m, k4 * 4), lambda i, c: te.if_then_else(
+            c < k, data[i, te.min(c, k - 1)], te.const(0, "uint8")), name="data_pad")
+    r = te.reduce_axis((0, k4 * 4), name="k")
+    return te.compute((m, blocks * lanes), lambda i, j: te.sum(
+        data[i, r].astype("int32")
+        * weight[j // lanes, r // 4, j % lanes, r % 4].astype("int32"), axis=r),
+        name=MATMUL_BLOCK)
+
+
+def conv2d_compute(data, weight, strides, padding, dilation):
+    """TE stages of an int8 convolution on a packed weight, the product block last
+    but for the layout change.
+
+    ``weight`` is int8 ``[O/lanes, C4/4, KH, KW, lanes, 4]``
+    (:func:`pack_conv_weight`); ``padding`` is (top, left, bottom, right).
+    ``data`` is uint8, either packed ``[N, C/bc, H, W, bc]`` (``bc`` a multiple
+    of 4; the result is int32 ``[N, O/lanes, OH, OW, lanes]``), or NCHW: then a
+    stage ``pack`` lays it out as ``[N, C4/4, H, W, 4]`` and a stage ``unpack``
+    returns the result in NCHW.
+    """
+    from tvm import te
+
+    plain = len(data.shape) == 4
+    if plain:
+        n, c, h, w = (int(d) for d in data.shape)
+        cb, bc = -(-c // 4), 4
+    else:
+        n, cb, h, w, bc = (int(d) for d in data.shape)
+    ob, groups, kh, kw, lanes, _ = (int(d) for d in weight.shape)
+    sh, sw = (int(s) for s in strides)
+    dh, dw = (int(d) for d in dilation)
+    top, left, bottom, right = (int(p) for p in padding)
+    if plain or top or left or bottom or right:
+        def pad_value(b, g, i, j, x):
+            inside = te.all(i >= top, i < h + top, j >= left, j < w + left)
+            i, j = te.min(te.max(i - top, 0), h - 1), te.min(te.max(j - left, 0), w - 1)
+            if plain:
+                inside = te.all(inside, g * 4 + x < c)
+                value = data[b, te.min(g * 4 + x, c - 1), i, j]
+            else:
+                value = data[b, g, i, j, x]
+            return te.if_then_else(inside, value, te.const(0, "uint8"))
+
+        h, w = h + top + bottom, w + left + right
+        data = te.compute((n, cb, h, w, bc), pad_value, name="pack" if plain else "pad")
+    oh = (h - dh * (kh - 1) - 1) // sh + 1
+    ow = (w - dw * (kw - 1) - 1) // sw + 1
+    per = bc // 4  # groups of 4 channels per channel block of the data
+    rg, rq = te.reduce_axis((0, groups), "rg"), te.reduce_axis((0, 4), "rq")
+    ri, rj = te.reduce_axis((0, kh), "ri"), te.reduce_axis((0, kw), "rj")
+    out = te.compute(
+        (n, ob, oh, ow, lanes),
+        lambda b, o, y, x, l: te.sum(
+            data[b, rg // per, y * sh + ri * dh, x * sw + rj * dw, rg % per * 4 + rq]
+            .astype("int32") * weight[o, rg, ri, rj, l, rq].astype("int32"),
+            axis=[rg, ri, rj, rq]),
+        name=CONV_BLOCK)
+    if not plain:
+        return out
+    return te.compute((n, ob * lanes, oh, ow),
+                      lambda b, o, y, x: out[b, o // lanes, y, x, o % lanes],
+                      name="unpack")
+
+
+def pack_conv_weight(w: np.ndarray, lanes: int) -> np.ndarray:
+    """Pack an int8 ``[O, C, KH, KW]`` weight to ``[O/lanes, C4/4, KH, KW, lanes, 4]``.
+
+    ``C`` is padded with zero channels to a multiple of 4; ``O`` must be a
+    multiple of ``lanes``.
+    """
+    func = "int8.x86.pack_conv_weight"
+    w = checks.array(func, "w", w, ndim=4, dtypes=["int8"])
+    lanes = checks.one_of(func, "lanes", lanes, [8, 16])
+    o, c, kh, kw = w.shape
+    checks.multiple_of(func, "w.shape[0]", o, lanes, "lanes")
+    w = np.pad(w, [(0, 0), (0, -c % 4), (0, 0), (0, 0)])
+    w = w.reshape(o // lanes, lanes, -1, 4, kh, kw).transpose(0, 2, 4, 5, 1, 3)
+    return np.ascontiguousarray(w)
+
+
+def _layout_blocks(data_layout: str, kernel_layout: str, out_layout: str):
+    """``(bc, bo)`` for ``NCHW[bc]c``/``OIHW[bc]i[bo]o``/``NCHW[bo]c``; (0, 0): plain."""
+    import re
+
+    if (data_layout, kernel_layout, out_layout) == ("NCHW", "OIHW", "NCHW"):
+        return 0, 0
+    d = re.fullmatch(r"NCHW(\d+)c", data_layout)
+    k = re.fullmatch(r"OIHW(\d+)i(\d+)o", kernel_layout)
+    o = re.fullmatch(r"NCHW(\d+)c", out_layout)
+    if d and k and o and d.group(1) == k.group(1) and k.group(2) == o.group(1):
+        return int(d.group(1)), int(o.group(1))
+    return None
+
+
+def _is_int8_product(call, weight_ndim: int) -> bool:
+    from tvm import tirx
+
+    from ..qnn.params import constant_value
+
+    data, weight = call.args[0], call.args[1]
+    return (constant_value(weight) is not None and len(weight.ty.shape) == weight_ndim
+            and str(data.ty.dtype) == "uint8" and str(weight.ty.dtype) == "int8"
+            and str(call.attrs.out_dtype) == "int32"
+            and all(isinstance(d, tirx.IntImm) for d in data.ty.shape))
+
+
+def _legalize_matmul_rule(spec: Isa, fallback: Callable) -> Callable:
+    def rule(bb, call):
+        from tvm import relax
+
+        from ..qnn.params import constant_value
+
+        if not _is_int8_product(call, 2) or len(call.args[0].ty.shape) != 2:
+            return fallback(bb, call)
+        w = constant_value(call.args[1])
+        if w.shape[1] % spec.lanes or (spec.name == "avx2" and not saturation_free(w)):
+            return fallback(bb, call)
+        packed = relax.const(pack_weight(w, spec.lanes))
+        return bb.call_te(matmul_compute, call.args[0], packed,
+                          primfunc_name_hint="int8_matmul")
+
+    return rule
+
+
+def _legalize_conv2d_rule(spec: Isa, fallback: Callable) -> Callable:
+    def rule(bb, call):
+        from tvm import relax
+
+        from ..qnn.params import constant_value
+
+        attrs = call.attrs
+        blocks = _layout_blocks(str(attrs.data_layout), str(attrs.kernel_layout),
+                                str(attrs.out_layout or attrs.data_layout))
+        if (not _is_int8_product(call, 4 if blocks == (0, 0) else 6)
+                or blocks is None or int(attrs.groups) != 1
+                or blocks[0] % 4 or blocks[1] not in (0, spec.lanes)):
+            return fallback(bb, call)
+        w = constant_value(call.args[1])
+        if blocks != (0, 0):  # OIHW[bc]i[bo]o back to OIHW
+            w = w.transpose(0, 5, 1, 4, 2, 3).reshape(
+                w.shape[0] * w.shape[5], w.shape[1] * w.shape[4], *w.shape[2:4])
+        if w.shape[0] % spec.lanes or (spec.name == "avx2"
+                                       and not saturation_free(w, axis=1)):
+            return fallback(bb, call)
+        return bb.call_te(conv2d_compute, call.args[0], relax.const(pack_conv_weight(
+            w, spec.lanes)), [int(s) for s in attrs.strides],
+            [int(p) for p in attrs.padding], [int(d) for d in attrs.dilation],
+            primfunc_name_hint="int8_conv2d")
+
+    return rule
+
+
+def legalize_map(target: Any = None, base: dict | None = None) -> dict:
+    """Legalization rules for ``relax.matmul`` and ``relax.nn.conv2d``, for ``target``.
+
+    Pass the result to ``relax.transform.LegalizeOps``. A call with uint8 data,
+    a constant int8 weight and an int32 result (what :mod:`d2lcc.qnn` lowers
+    quantized dense and conv2d layers to after ``LegalizeUint8Int8``) becomes a
+    kernel (block :data:`MATMUL_BLOCK` or :data:`CONV_BLOCK`) on a weight
+    packed at compile time. Convolutions may be in NCHW/OIHW or in a packed
+    ``NCHW[x]c`` layout whose output block is the ISA's lanes; one group only.
+    Every other call (including, on AVX2, a weight whose int16 pair sums could
+    saturate: see :func:`saturation_free`) goes to ``base``'s rule for the
+    operator, or TVM's own. With no int8 ISA in ``target``, the map is ``base``.
+    """
+    import tvm
+
+    from .. import target as targets
+
+    target = targets.resolve(target, "int8.x86.legalize_map")
+    if base is not None:
+        if not isinstance(base, dict):
+            raise TypeError("int8.x86.legalize_map: base must be a dict or None, "
+                            f"got {type(base).__name__}")
+        for op, rule in base.items():
+            checks.string("int8.x86.legalize_map", "base key", op)
+            checks.function("int8.x86.legalize_map", f"base[{op!r}]", rule)
+    rules = dict(base or {})
+    name = isa_of(target)
+    if name is None:
+        return rules
+    spec = isa(name)
+
+    def fallback(op):
+        return rules.get(op) or tvm.ir.Op.get(op).get_attr("FLegalize")
+
+    rules["relax.matmul"] = _legalize_matmul_rule(spec, fallback("relax.matmul"))
+    rules["relax.nn.conv2d"] = _legalize_conv2d_rule(spec,
+                                                     fallback("relax.nn.conv2d"))
+    return rules
+
+
+def tensorize_conv(sch, block, ow_tile, vectors, intrin):
+    """Register-block a :func:`conv2d_compute` product and tensorize it.
+
+    ``ow_tile`` output pixels of a row times ``vectors`` blocks of output
+    channels accumulate in registers over the whole reduction; each
+    intrinsic call adds 4 input channels' products to one vector.
+    """
+    b, o, y, x, lane, rg, ri, rj, rq = sch.get_loops(block)
+    oo, ov = sch.split(o, [None, vectors])
+    xo, xi = sch.split(x, [None, ow_tile])
+    sch.reorder(b, oo, y, xo, rg, ri, rj, xi, ov, lane, rq)
+    acc = sch.cache_write(block, 0, "local")
+    fold_epilogue(sch, acc)
+    sch.reverse_compute_at(acc, xo)
+    sch.parallel(sch.fuse(b, oo, y))
+    sch.unroll(xi)
+    sch.unroll(ov)
+    sch.vectorize(sch.get_loops(acc)[-1])
+    sch.decompose_reduction(block, rg)
+    sch.tensorize(lane, intrin)
+
+
+def fold_epilogue(sch, block) -> None:
+    """Fold the consumers of ``block`` into it, one by one, while that is exact.
+
+    A consumer is folded (``reverse_compute_inline``) when it visits every
+    element ``block`` writes once (element-wise steps, casts, layout changes);
+    the first that does not (a slice, a reduction) stops the folding and stays
+    a loop nest of its own.
+    """
+    from tvm.s_tir import Schedule
+    from tvm.s_tir.schedule import ScheduleError
+
+    if not isinstance(sch, Schedule):
+        raise TypeError("int8.x86.fold_epilogue: sch must be a tvm.s_tir.Schedule, "
+                        f"got {type(sch).__name__}")
+    while sch.get_consumers(block):
+        consumer = sch.get_consumers(block)[0]
+        written = sch.get(block).writes[0].source
+        visits = 1
+        for iv in sch.get(consumer).iter_vars:
+            visits *= int(iv.dom.extent)
+        if visits != int(np.prod([int(d) for d in written.shape])):
+            return
+        try:
+            sch.reverse_compute_inline(consumer)
+        except ScheduleError:
+            return
+
+
+def _inline_others(sch, keep) -> None:
+    """Inline every top-level block not in ``keep`` into its consumers, if it can be.
+
+    What fusion put beside the product (zero-point terms of other inputs,
+    the steps of a requantization) then reads only inputs and the product,
+    and can be folded into the product's write-out.
+    """
+    from tvm.s_tir.schedule import ScheduleError
+
+    for block in sch.get_child_blocks(sch.get_sblock("root")):
+        if sch.get(block).name_hint not in keep:
+            try:
+                sch.compute_inline(block)
+            except ScheduleError:  # e.g. it writes the kernel's output
+                pass
+
+
+def _parallel_rest(sch, keep) -> None:
+    """Run every other top-level block's loops in parallel (pads, layouts)."""
+    from tvm.s_tir.schedule import ScheduleError
+
+    for block in sch.get_child_blocks(sch.get_sblock("root")):
+        loops = sch.get_loops(block)
+        if sch.get(block).name_hint in keep or not loops:
+            continue
+        try:
+            sch.parallel(sch.fuse(*loops) if len(loops) > 1 else loops[0])
+        except ScheduleError:  # a reduction: leave it serial
+            pass
+
+
+def _product_block(func) -> str | None:
+    from tvm import s_tir
+
+    from ..conv import has_block
+
+    if func.attrs is not None and "tirx.is_scheduled" in func.attrs:
+        return None
+    sch = s_tir.Schedule(func)
+    for name in (MATMUL_BLOCK, CONV_BLOCK):
+        if has_block(sch, name):
+            return name
+    return None
+
+
+def schedule_kernel(func, target: Any = None):
+    """Return ``func`` (a kernel :func:`legalize_map` wrote, maybe fused) tensorized.
+
+    The ISA comes from ``target`` (default: this machine); its lanes must be
+    those the weight was packed for.
+    """
+    import tvm
+    from tvm import s_tir
+
+    from .. import target as targets
+
+    name = "int8.x86.schedule_kernel"
+    if not isinstance(func, tvm.tirx.PrimFunc) or _product_block(func) is None:
+        raise TypeError(f"{name}: func must be an unscheduled PrimFunc with a block "
+                        f"{MATMUL_BLOCK!r} or {CONV_BLOCK!r} (see legalize_map)")
+    target = targets.resolve(target, name)
+    isa_name = isa_of(target)
+    if isa_name is None:
+        raise ValueError(f"{name}: target={target} has no int8 dot-product ISA "
+                         f"(one of {ISAS})")
+    spec = isa(isa_name)
+    sch = s_tir.Schedule(func)
+    block_name = _product_block(func)
+    block = sch.get_sblock(block_name)
+    weight = sch.get(block).reads[1].source
+    lanes = int(weight.shape[-2])
+    if lanes != spec.lanes:
+        raise ValueError(f"{name}: the weight was packed for {lanes} lanes, "
+                         f"target's {isa_name} has {spec.lanes}")
+    extents = [int(sch.get(loop).extent) for loop in sch.get_loops(block)]
+    _inline_others(sch, {block_name, "pack", "pad", "data_pad", "unpack"})
+    if block_name == MATMUL_BLOCK:
+        tensorize_matmul(sch, block, largest_divisor(extents[0], spec.mr),
+                         largest_divisor(extents[1] // lanes, spec.vectors), lanes,
+                         intrinsic(isa_name))
+    else:
+        tensorize_conv(sch, block, largest_divisor(extents[3], spec.mr),
+                       largest_divisor(extents[1], spec.vectors), intrinsic(isa_name))
+    _parallel_rest(sch, {block_name, block_name + "_local"})
+    return sch.mod["main"].with_attr("tirx.is_scheduled", True)
+
+
+def schedule_module(mod: Any, target: Any = None):
+    """Return ``mod`` with :func:`schedule_kernel` applied to every int8 kernel.
+
+    Kernels are those :func:`legalize_map`'s rules wrote (after fusion they may
+    carry an epilogue: the zero-point terms and requantization). Other
+    functions are left as they are.
+    """
+    import tvm
+
+    from .. import target as targets
+
+    if not isinstance(mod, tvm.IRModule):
+        raise TypeError(f"int8.x86.schedule_module: mod must be a tvm.IRModule, "
+                        f"got {type(mod).__name__}")
+    target = targets.resolve(target, "int8.x86.schedule_module")
+    updated = tvm.IRModule(dict(mod.functions), attrs=mod.attrs)
+    for gv, func in mod.functions.items():
+        if isinstance(func, tvm.tirx.PrimFunc) and _product_block(func):
+            updated[gv] = schedule_kernel(func, target)
+    return updated

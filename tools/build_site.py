@@ -9,6 +9,11 @@ any page still loads something from another host.
 
 Colab notebooks and buttons are made here rather than by d2lbook, whose
 ``[colab]`` support crashes without tabs (``libs``) and writes broken links.
+
+For instructors it adds the chapters' slide decks (``tools/build_slides.py``,
+a "Slides" button on every chapter and section page), the students' bundle
+of graded assignments (``assignments.zip``, without the staff solutions) and,
+when ``make pdf`` has built it, the PDF; all three are linked in the header.
 """
 
 from __future__ import annotations
@@ -110,6 +115,82 @@ def add_colab_buttons(cfg: configparser.ConfigParser) -> int:
     return count
 
 
+def assignments_bundle(dest: Path) -> list[str]:
+    """Zip what students get: the checks, the starters and one notebook per assignment.
+
+    The reference solutions (``assignments/solutions``) stay out.
+    """
+    import zipfile
+
+    sys.path.insert(0, str(ROOT))
+    from assignments import grading
+
+    src = ROOT / "assignments"
+    files = [src / "__init__.py", src / "grading.py"]
+    files += [src / f"{name}.py" for name in grading.NAMES]
+    files += [src / "starters" / f"{name}.py" for name in grading.NAMES]
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in files:
+            zf.write(path, path.relative_to(ROOT).as_posix())
+        for i, name in enumerate(grading.NAMES, 1):
+            nb = grading.student_notebook(name)
+            zf.writestr(f"assignment{i}_{name}.ipynb", nbformat.writes(nb))
+        return zf.namelist()
+
+
+def _button(href: str, label: str, icon: str) -> str:
+    return (f'<a href="{html.escape(href)}"><button style="float:right" '
+            f'id="{label}" class="mdl-button mdl-js-button mdl-button--primary '
+            f'mdl-js-ripple-effect"><i class="{icon}"></i> {label}</button></a>')
+
+
+def add_instructor_links(decks: list[Path], pdf: bool) -> int:
+    """Slides buttons on chapter and section pages; Slides, Assignments, PDF in the header.
+
+    d2lbook writes the header links verbatim, so a relative one (the notebook
+    zip) breaks on pages in a chapter folder: they are made relative to each page.
+    """
+    cfg = config()
+    zip_name = f"{cfg['project']['name']}.zip"
+    chapters = {p.stem for p in decks}
+    links = [("slides/index.html", "Slides", "fas fa-desktop"),
+             ("assignments.zip", "Assignments", "fas fa-tasks")]
+    if pdf:
+        links.append((f"{cfg['project']['name']}.pdf", "PDF", "fas fa-file-pdf"))
+    buttons = 0
+    for page in HTML.rglob("*.html"):
+        rel = page.relative_to(HTML)
+        if rel.parts[0] in ("slides", "_static", "_sources"):
+            continue
+        text = page.read_text(encoding="utf-8")
+        up = "../" * (len(rel.parts) - 1)
+        text = text.replace(f'href="{zip_name}"', f'href="{up}{zip_name}"')
+        nav = '<nav class="mdl-navigation">'
+        if nav in text and 'id="header-slides"' not in text:
+            extra = ""
+            for href, label, icon in links:
+                ident = ' id="header-slides"' if label == "Slides" else ""
+                extra += (f'<a class="mdl-navigation__link"{ident} href="{up}{href}">'
+                          f'<i class="{icon}"></i> {label}</a>')
+            text = text.replace(nav, nav + extra, 1)
+        if rel.parts[0] in chapters and 'id="Slides"' not in text:
+            anchor = "" if rel.stem == "index" else f"#{rel.stem}"
+            button = _button(f"../slides/{rel.parts[0]}.html{anchor}", "Slides",
+                             "fas fa-desktop")
+            text = text.replace("</h1>", button + "</h1>", 1)
+            buttons += 1
+        page.write_text(text, encoding="utf-8")
+    return buttons
+
+
+def copy_pdf(cfg: configparser.ConfigParser) -> bool:
+    """Copy the PDF that ``make pdf`` built into the site, if there is one."""
+    pdf = BUILD / "pdf" / f"{cfg['project']['name']}.pdf"
+    if pdf.exists():
+        shutil.copy(pdf, HTML / pdf.name)
+    return pdf.exists()
+
+
 def install_mathjax() -> None:
     """Copy MathJax 3 (tex-chtml and its fonts) into the site; conf.py points mathjax_path at it."""
     import mathjax  # the django-static-mathjax wheel
@@ -184,11 +265,19 @@ def main() -> int:
     buttons = add_colab_buttons(cfg)
     install_mathjax()
     localize_d2l_js()
+    sys.path.insert(0, str(ROOT / "tools"))
+    import build_slides
+
+    decks = build_slides.build()
+    bundle = assignments_bundle(HTML / "assignments.zip")
+    slide_buttons = add_instructor_links(decks, copy_pdf(cfg))
     problems = remote_loads()
     if problems:
         print("The site loads resources from other hosts:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
-    print(f"Built {HTML} ({len(notebooks)} Colab notebooks in {COLAB}, {buttons} Colab buttons); no remote loads.")
+    print(f"Built {HTML} ({len(notebooks)} Colab notebooks in {COLAB}, {buttons} Colab buttons, "
+          f"{len(decks)} slide decks, {slide_buttons} Slides buttons, "
+          f"{len(bundle)} files in assignments.zip); no remote loads.")
     return 0
 
 

@@ -71,7 +71,7 @@ def offload(model: Any, codegen: str = "d2lcc_c", unsupported: str = "error"):
     return relax.transform.RunCodegen()(mod)
 
 
-def check_cflags(flags: Sequence[str] | None, func: str) -> list[str]:
+def _cflags(flags: Sequence[str] | None, func: str) -> list[str]:
     """``flags`` (default :data:`CFLAGS`) as a checked list of strings."""
     if flags is None:
         return list(CFLAGS)
@@ -109,7 +109,7 @@ def compile(model: Any, codegen: str = "d2lcc_c", target: Any = None, *,  # noqa
 
     from .. import compiler
 
-    flags = check_cflags(cflags, "byoc.compile")
+    flags = _cflags(cflags, "byoc.compile")
     target = targets.resolve(target, "byoc.compile")
     checks.one_of("byoc.compile", "schedules", schedules, compiler.SCHEDULES)
     offloaded = offload(model, codegen, unsupported)
@@ -140,7 +140,7 @@ def export_library(compiled: Any, path: str | os.PathLike,
     if path.suffix != ".so" or not path.parent.is_dir():
         raise ValueError(f"byoc.export_library: path={str(path)!r} must name a .so "
                          "file in an existing folder")
-    flags = check_cflags(cflags, "byoc.export_library")
+    flags = _cflags(cflags, "byoc.export_library")
     compiled.executable.export_library(str(path), options=flags)
     return path
 

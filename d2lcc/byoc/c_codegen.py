@@ -17,8 +17,8 @@ with TVM's own code, so the result is a single file that
 
 from __future__ import annotations
 
-import numpy as np
-
+from .. import checks
+from .kernels import Kernel
 from .region import Region, read_region
 
 __teaching__ = ("matmul_c", "c_codegen")
@@ -98,7 +98,7 @@ def matmul_c(name, k):
     """C for y = relu?(x @ w + b?), x [M, K], w [K, N], row-major float32."""
     (m, kk), n = k.x, k.w[1]
     init = "b[j]" if k.bias else "0.0f"
-    relu = f"for (int j = 0; j < {n}; ++j) yi[j] = yi[j] > 0.0f ? yi[j] : 0.0f;"
+    relu = f"for (int j = 0; j < {n}; ++j) yi[j] = yi[j] < 0.0f ? 0.0f : yi[j];"
     return f"""
 // {k.name}: [{m}, {kk}] x [{kk}, {n}]
 static int {name}(const float* x, const float* w, const float* b, float* y) {{
@@ -117,12 +117,13 @@ static int {name}(const float* x, const float* w, const float* b, float* y) {{
 """
 
 
-def conv2d_c(name, k):
+def conv2d_c(name: str, k: Kernel) -> str:
     """C for y = relu?(conv2d(x, w) + b?), NCHW data, OIHW weights, float32."""
+    _check_kernel("byoc.conv2d_c", name, k, "k", "conv2d")
     (batch, c, h, w_), (o, _, r, s), (oh, ow) = k.x, k.w, k.out[2:]
     (sh, sw), (top, left) = k.strides, k.padding[:2]
     init = "b[f]" if k.bias else "0.0f"
-    relu = "for (int j = 0; j < OW; ++j) yi[j] = yi[j] > 0.0f ? yi[j] : 0.0f;"
+    relu = "for (int j = 0; j < OW; ++j) yi[j] = yi[j] < 0.0f ? 0.0f : yi[j];"
     return f"""
 // {k.name}: x [{batch}, {c}, {h}, {w_}], w [{o}, {c}, {r}, {s}], stride ({sh}, {sw}),
 // padding ({top}, {left}) -> y [{batch}, {o}, {oh}, {ow}]
@@ -160,6 +161,10 @@ def wrapper_c(region: Region, kernel_args) -> str:
     ``kernel_args`` turns a ``DLTensor*`` expression into what the kernels take
     (``F(t[0])`` for the C kernels, ``t[0]`` for library stubs).
     """
+    if not isinstance(region, Region):
+        raise TypeError(f"byoc.wrapper_c: region must be a Region, "
+                        f"got {type(region).__name__}")
+    checks.function("byoc.wrapper_c", "kernel_args", kernel_args)
     symbol, count = region.symbol, len(region.sizes)
     sizes = ", ".join(str(size) for size in region.sizes)
     lines = [f"D2LCC_EXPORT int __tvm_ffi_{symbol}(void* self, const TVMFFIAny* args,",
@@ -186,12 +191,20 @@ def wrapper_c(region: Region, kernel_args) -> str:
 
 def c_kernel_arg(expr: str) -> str:
     """What a C kernel takes for the tensor ``expr``: its float data (or NULL)."""
+    checks.string("byoc.c_kernel_arg", "expr", expr)
     return "NULL" if expr == "NULL" else f"F({expr})"
 
 
 def c_source_module(code: str, symbols: list[str]):
     """A runtime module holding C source ``code`` that defines ``symbols``."""
     import tvm
+
+    checks.string("byoc.c_source_module", "code", code)
+    if isinstance(symbols, str) or not isinstance(symbols, (list, tuple)):
+        raise TypeError(f"byoc.c_source_module: symbols must be a list of names, "
+                        f"got {type(symbols).__name__}")
+    for i, symbol in enumerate(symbols):
+        checks.string("byoc.c_source_module", f"symbols[{i}]", symbol)
 
     create = tvm.get_global_func("runtime.CSourceModuleCreate")
     return create(code, "c", symbols, [])
@@ -210,24 +223,21 @@ def c_codegen(functions, options, constant_names):
     return [c_source_module("".join(code), symbols)]
 
 
-def kernel_source(kernel, name: str = "kernel") -> str:
-    """The C function :func:`c_codegen` emits for ``kernel`` (a :class:`Kernel`)."""
-    from .. import checks
-    from .kernels import Kernel
-
-    if not isinstance(kernel, Kernel):
-        raise TypeError(f"byoc.kernel_source: kernel must be a Kernel, "
-                        f"got {type(kernel).__name__}")
-    checks.string("byoc.kernel_source", "name", name)
+def _check_kernel(func: str, name: str, kernel: Kernel, arg: str,
+                  op: str | None = None) -> None:
+    """Check an emitter's arguments: a C identifier, and a Kernel (of ``op``)
+    passed as argument ``arg``."""
+    checks.string(func, "name", name)
     if not name.isidentifier():
-        raise ValueError(f"byoc.kernel_source: name={name!r} is not a C identifier")
+        raise ValueError(f"{func}: name={name!r} is not a C identifier")
+    if not isinstance(kernel, Kernel):
+        raise TypeError(f"{func}: {arg} must be a Kernel, got {type(kernel).__name__}")
+    if op is not None and kernel.op != op:
+        raise ValueError(f"{func}: {arg} is a {kernel.op} kernel, not a {op}")
+
+
+def kernel_source(kernel: Kernel, name: str = "kernel") -> str:
+    """The C function :func:`c_codegen` emits for ``kernel`` (a :class:`Kernel`)."""
+    _check_kernel("byoc.kernel_source", name, kernel, "kernel")
     return {"matmul": matmul_c, "conv2d": conv2d_c}[kernel.op](name, kernel)
 
-
-def flops(kernel) -> int:
-    """Multiply-adds times two of ``kernel`` (for GFLOPS figures)."""
-    if kernel.op == "matmul":
-        m, k = kernel.x
-        return 2 * m * k * kernel.w[1]
-    c, r, s = kernel.w[1:]
-    return 2 * int(np.prod(kernel.out, dtype=np.int64)) * c * r * s

@@ -7,7 +7,7 @@ arguments. :func:`blas_codegen` does this for the same patterns as
 :mod:`d2lcc.byoc.c_codegen`: each kernel becomes a C stub (:func:`stub_c`)
 that calls the global packed function ``d2lcc.blas.matmul`` or
 ``d2lcc.blas.conv2d`` by name. Those are our "vendor runtime":
-:func:`blas_matmul` and :func:`blas_conv2d` compute with NumPy, whose
+:func:`_blas_matmul` and :func:`_blas_conv2d` compute with NumPy, whose
 ``matmul`` calls the BLAS it was built with (OpenBLAS in NumPy's wheels).
 
 Because the stubs look the library up by name at run time, a process that
@@ -80,7 +80,21 @@ def stub_c(name, k):
 
 
 def blas_codegen(functions, options, constant_names):
-    """relax.ext.d2lcc_blas: C stubs that call the library, one module for all."""
+    """relax.ext.d2lcc_blas: C stubs that call the library, one module for all.
+
+    ``RunCodegen`` passes the regions (``functions``), per-codegen options and
+    the names of bound constants; our regions take their weights as arguments,
+    so only ``functions`` matters.
+    """
+    from tvm import relax
+
+    if isinstance(functions, (str, bytes)) or not hasattr(functions, "__iter__"):
+        raise TypeError(f"byoc.blas_codegen: functions must be a list of Relax "
+                        f"functions, got {type(functions).__name__}")
+    for i, func in enumerate(functions):
+        if not isinstance(func, relax.Function):
+            raise TypeError(f"byoc.blas_codegen: functions[{i}] must be a "
+                            f"relax.Function, got {type(func).__name__}")
     code, symbols = [PRELUDE, CALLS], []
     for func in functions:
         region = read_region(func)
@@ -91,7 +105,7 @@ def blas_codegen(functions, options, constant_names):
     return [c_source_module("".join(code), symbols)]
 
 
-def as_numpy(tensor) -> np.ndarray:
+def _as_numpy(tensor) -> np.ndarray:
     """A NumPy view (no copy) of a float32 tensor a library function receives.
 
     The stubs pass ``DLTensor*`` views, which TVM hands to Python as tensors
@@ -104,20 +118,20 @@ def as_numpy(tensor) -> np.ndarray:
     return np.frombuffer(memory, np.float32, count).reshape(shape)
 
 
-def blas_matmul(x, w, b, y, relu) -> None:
+def _blas_matmul(x, w, b, y, relu) -> None:
     """The library's matmul: ``y = relu?(x @ w + b?)``, written into ``y``."""
-    out = as_numpy(y)
-    np.matmul(as_numpy(x), as_numpy(w), out=out)
+    out = _as_numpy(y)
+    np.matmul(_as_numpy(x), _as_numpy(w), out=out)
     if b is not None:
-        out += as_numpy(b).reshape(1, -1)
+        out += _as_numpy(b).reshape(1, -1)
     if relu:
         np.maximum(out, 0, out=out)
 
 
-def blas_conv2d(x, w, b, y, relu, stride_h, stride_w, top, left, bottom,
+def _blas_conv2d(x, w, b, y, relu, stride_h, stride_w, top, left, bottom,
                 right) -> None:
     """The library's conv2d (NCHW, OIHW) as one matrix product per image (im2col)."""
-    xs, ws, out = as_numpy(x), as_numpy(w), as_numpy(y)
+    xs, ws, out = _as_numpy(x), _as_numpy(w), _as_numpy(y)
     o, c, r, s = ws.shape
     padded = np.pad(xs, ((0, 0), (0, 0), (top, bottom), (left, right)))
     windows = np.lib.stride_tricks.sliding_window_view(padded, (r, s), axis=(2, 3))
@@ -127,15 +141,15 @@ def blas_conv2d(x, w, b, y, relu, stride_h, stride_w, top, left, bottom,
         columns = windows[n].transpose(0, 3, 4, 1, 2).reshape(c * r * s, -1)
         np.matmul(weights, columns, out=out[n].reshape(o, -1))
     if b is not None:
-        out += as_numpy(b).reshape(1, -1, 1, 1)
+        out += _as_numpy(b).reshape(1, -1, 1, 1)
     if relu:
         np.maximum(out, 0, out=out)
 
 
 def register_library() -> list[str]:
-    """Register :func:`blas_matmul` and :func:`blas_conv2d` as ``d2lcc.blas.*``."""
+    """Register the library functions as ``d2lcc.blas.matmul`` and ``d2lcc.blas.conv2d``."""
     import tvm
 
-    tvm.register_global_func("d2lcc.blas.matmul", blas_matmul, override=True)
-    tvm.register_global_func("d2lcc.blas.conv2d", blas_conv2d, override=True)
+    tvm.register_global_func("d2lcc.blas.matmul", _blas_matmul, override=True)
+    tvm.register_global_func("d2lcc.blas.conv2d", _blas_conv2d, override=True)
     return ["d2lcc.blas.matmul", "d2lcc.blas.conv2d"]

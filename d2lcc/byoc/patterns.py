@@ -19,7 +19,7 @@ import numpy as np
 from tvm.relax.dpl import is_op, wildcard
 
 from .. import checks
-from .kernels import OPS, composite_name, static_shape
+from .kernels import OPS, static_shape
 
 __teaching__ = ("make_pattern",)
 
@@ -45,22 +45,31 @@ def make_pattern(op, bias, relu):
 
 def problem(call) -> str | None:
     """Why our kernels cannot run ``call`` (a matmul or conv2d), or None if they can."""
+    import tvm
+    from tvm import relax
+
+    if not (isinstance(call, relax.Call) and isinstance(call.op, tvm.ir.Op)
+            and call.op.name in OPS.values()):
+        raise TypeError("byoc.problem: call must be a relax.Call of "
+                        f"{sorted(OPS.values())}, got {type(call).__name__}")
     for role, arg in zip(("data", "weight"), call.args):
         if arg.ty.dtype != "float32":
-            return f"{role} dtype {arg.ty.dtype} (the kernels are float32 only)"
+            return f"{role} dtype is {arg.ty.dtype} (the kernels are float32 only)"
         if static_shape(arg.ty) is None:
-            return f"{role} shape {list(arg.ty.shape)} is not static"
+            dims = ", ".join(str(d.value) if isinstance(d, tvm.tirx.IntImm) else str(d)
+                             for d in arg.ty.shape)
+            return f"{role} shape ({dims}) is not static"
     if call.ty.dtype != "float32":
-        return f"out_dtype {call.ty.dtype} (the kernels are float32 only)"
+        return f"out_dtype is {call.ty.dtype} (the kernels are float32 only)"
     if call.op.name == OPS["matmul"]:
         ranks = [arg.ty.ndim for arg in call.args]
         if ranks != [2, 2]:
-            return f"operand ranks {ranks} (the kernels take 2-D matmuls only)"
+            return f"operand ranks are {ranks} (the kernels take 2-D matmuls only)"
         return None
     attrs = call.attrs
     layouts = (attrs.data_layout, attrs.kernel_layout, attrs.out_layout)
     if tuple(str(s) for s in layouts) != ("NCHW", "OIHW", "NCHW"):
-        return (f"layouts data={attrs.data_layout}, kernel={attrs.kernel_layout}, "
+        return (f"layouts are data={attrs.data_layout}, kernel={attrs.kernel_layout}, "
                 f"out={attrs.out_layout} (the kernels take NCHW data and OIHW weights)")
     if int(attrs.groups) != 1:
         return f"groups={int(attrs.groups)} (the kernels take dense convolutions)"
@@ -69,7 +78,7 @@ def problem(call) -> str | None:
     return None
 
 
-def per_channel_bias(call, bias) -> bool:
+def _per_channel_bias(call, bias) -> bool:
     """Whether ``bias`` adds one float32 value per output channel of ``call``."""
     shape, out = static_shape(bias.ty), static_shape(call.ty)
     if shape is None or out is None or bias.ty.dtype != "float32":
@@ -82,7 +91,7 @@ def per_channel_bias(call, bias) -> bool:
             and all(s == 1 for i, s in enumerate(aligned) if i != axis))
 
 
-def make_check(codegen: str, unsupported: str):
+def _make_check(codegen: str, unsupported: str):
     """The check function of ``codegen``'s patterns (see the module docstring)."""
 
     def check(context) -> bool:
@@ -92,10 +101,10 @@ def make_check(codegen: str, unsupported: str):
             if unsupported == "tvm":
                 return False
             raise ValueError(
-                f"byoc.partition: {call.op.name} with {reason} cannot be offloaded "
-                f"to {codegen}; pass unsupported='tvm' to leave such calls to TVM")
+                f"byoc.partition: cannot offload {call.op.name} to {codegen}: "
+                f"{reason}; pass unsupported='tvm' to leave such calls to TVM")
         bias = context.annotated_expr.get("b")
-        return bias is None or per_channel_bias(call, bias)
+        return bias is None or _per_channel_bias(call, bias)
 
     return check
 
@@ -107,12 +116,12 @@ def pattern_table(codegen: str = "d2lcc_c", unsupported: str = "error") -> list:
     """
     checks.one_of("byoc.pattern_table", "codegen", codegen, CODEGENS)
     checks.one_of("byoc.pattern_table", "unsupported", unsupported, UNSUPPORTED)
-    check = make_check(codegen, unsupported)
+    check = _make_check(codegen, unsupported)
     table = []
     for op in OPS:
         for bias, relu in ((True, True), (True, False), (False, True), (False, False)):
             root, parts = make_pattern(op, bias, relu)
-            name = f"{codegen}.{composite_name(op, bias, relu)}"
+            name = f"{codegen}.{op}" + "_bias" * bias + "_relu" * relu
             table.append((name, root, parts, check))
     return table
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import checks
 from .kernels import Kernel, describe, static_shape
 
 
@@ -29,6 +30,16 @@ class Step:
     inputs: list[str]
     output: str
 
+    def __post_init__(self):
+        if not isinstance(self.kernel, Kernel):
+            raise TypeError(f"byoc.Step: kernel must be a Kernel, "
+                            f"got {type(self.kernel).__name__}")
+        if not isinstance(self.inputs, list) or len(self.inputs) != 3:
+            raise TypeError("byoc.Step: inputs must be a list of 3 C expressions")
+        for i, expr in enumerate(self.inputs):
+            checks.string("byoc.Step", f"inputs[{i}]", expr)
+        checks.string("byoc.Step", "output", self.output)
+
 
 @dataclass
 class Region:
@@ -39,8 +50,17 @@ class Region:
     temps: list[tuple[int, ...]] = field(default_factory=list)  # shapes of v0, v1, ...
     steps: list[Step] = field(default_factory=list)
 
+    def __post_init__(self):
+        checks.string("byoc.Region", "symbol", self.symbol)
+        if not self.symbol.isidentifier():
+            raise ValueError(f"byoc.Region: symbol={self.symbol!r} is not a C identifier")
+        for name in ("sizes", "temps", "steps"):
+            if not isinstance(getattr(self, name), list):
+                raise TypeError(f"byoc.Region: {name} must be a list, "
+                                f"got {type(getattr(self, name)).__name__}")
 
-def region_outputs(func) -> list:
+
+def _outputs(func) -> list:
     """The variables a region returns, in order (one, or the fields of a tuple)."""
     from tvm import relax
 
@@ -53,7 +73,7 @@ def region_outputs(func) -> list:
     return list(fields)
 
 
-def tensor_size(ty, symbol: str) -> int:
+def _size(ty, symbol: str) -> int:
     """Number of elements of a static float32 tensor type of region ``symbol``."""
     shape = static_shape(ty)
     if shape is None:
@@ -66,15 +86,19 @@ def read_region(func) -> Region:
     """Read a function marked ``Codegen`` into a :class:`Region`."""
     from tvm import relax
 
+    if not isinstance(func, relax.Function) or "Codegen" not in (func.attrs or {}):
+        raise TypeError("byoc.read_region: func must be a relax.Function marked "
+                        f"Codegen, got {type(func).__name__}")
+
     symbol = str(func.attrs["global_symbol"])
     region = Region(symbol)
     names = {}
     for i, param in enumerate(func.params):
         names[param] = f"t[{i}]"
-        region.sizes.append(tensor_size(param.ty, symbol))
-    for j, out in enumerate(region_outputs(func)):
+        region.sizes.append(_size(param.ty, symbol))
+    for j, out in enumerate(_outputs(func)):
         names[out] = f"t[{len(func.params) + j}]"
-        region.sizes.append(tensor_size(out.ty, symbol))
+        region.sizes.append(_size(out.ty, symbol))
     composites = {}
     for block in func.body.blocks:
         for binding in block.bindings:

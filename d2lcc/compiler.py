@@ -245,11 +245,50 @@ def _database(database: Any):
                     f"got {type(database).__name__}")
 
 
+def has_qnn_ops(mod: Any) -> bool:
+    """Return whether a Relax module calls an operator of the QNN dialect."""
+    import tvm
+    from tvm import relax
+
+    from .qnn.ops import is_qnn_call
+
+    if not isinstance(mod, tvm.IRModule):
+        raise TypeError(f"has_qnn_ops: mod must be a tvm.IRModule, "
+                        f"got {type(mod).__name__}")
+    found = []
+
+    def visit(expr):
+        if not found and is_qnn_call(expr):
+            found.append(expr)
+
+    for func in mod.functions.values():
+        if isinstance(func, relax.Function):
+            relax.analysis.post_order_visit(func, visit)
+    return bool(found)
+
+
+def qnn_passes() -> list:
+    """Stage 0 for a quantized model: QNN-level rewrites, then lower the dialect.
+
+    uint8 activations and int8 weights for every quantized conv2d and dense
+    (the operands of ``vpdpbusd`` and ``vpmaddubsw``), quantize/dequantize
+    round trips removed, then every ``qnn`` operator lowered to integer Relax
+    (:mod:`d2lcc.qnn.transform`).
+    """
+    from .qnn import transform
+
+    return [transform.LegalizeUint8Int8(), transform.FoldDequantizeQuantize(),
+            transform.Canonicalize()]
+
+
 def prepare(model: Any, target: Any = None, *, schedules: str = "book"):
     """Run stages 1 and 2 of :func:`compile`: the fused module, before any schedule.
 
     With ``schedules="book"`` the convolutions are packed (:mod:`d2lcc.nchwc`)
-    before legalization; the other settings keep TVM's layouts.
+    before legalization, and on x86 the int8 products of a quantized model get
+    kernels on pre-packed weights (:func:`d2lcc.int8.x86.legalize_map`); the
+    other settings keep TVM's layouts. A module with QNN operators is lowered
+    first (:func:`qnn_passes`).
     """
     import tvm
 
@@ -258,11 +297,16 @@ def prepare(model: Any, target: Any = None, *, schedules: str = "book"):
     mod = import_model(model)
     target = targets.resolve(target, "prepare")
     checks.one_of("prepare", "schedules", schedules, SCHEDULES)
-    passes = simplify_passes()
+    quantized = has_qnn_ops(mod)
+    passes = (qnn_passes() if quantized else []) + simplify_passes()
     legalize_map = None
     if schedules == "book":
         passes += nchwc.layout_passes(cpu.vector_lanes())
         legalize_map = {"relax.nn.conv2d": nchwc.legalize_conv2d}
+        if quantized:
+            from .int8 import x86
+
+            legalize_map = x86.legalize_map(target, base=legalize_map)
     with target:
         return tvm.transform.Sequential(passes + fuse_passes(legalize_map))(mod)
 
@@ -295,6 +339,10 @@ def optimize(model: Any, target: Any = None, *, schedules: str = "book",
             mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(mod)
     if schedules == "book":
         mod = nchwc.schedule_module(mod)
+        from .int8 import x86
+
+        if x86.isa_of(target) is not None:  # int8 kernels of a quantized model
+            mod = x86.schedule_module(mod, target)
     if tune_trials:
         folder = work_dir or Path(tempfile.mkdtemp(prefix="d2lcc-"))
         tuned = tune_network(mod, target, folder, tune_trials)

@@ -155,3 +155,50 @@ def test_shipped_database_is_applied_and_checked():
         compiler.shipped_network_database("resnet50")
     with pytest.raises(ValueError, match="has no database_tuning_record.json"):
         compiler.tuning_curve("/nonexistent")
+
+
+def _quantized_cnn():
+    """quantize -> qnn.conv2d (int8 data, per-channel weights) -> requantize -> ReLU
+    -> qnn.dense -> dequantize: the shape of a pre-quantized model."""
+    from tvm import relax
+
+    from d2lcc import qnn
+
+    rng = np.random.default_rng(3)
+    w = rng.integers(-64, 64, (8, 4, 3, 3), dtype=np.int8)
+    wd = rng.integers(-64, 64, (16, 8 * 6 * 6), dtype=np.int8)
+
+    def build(x):
+        q = qnn.quantize(x, 0.05, 2, out_dtype="int8")
+        y = qnn.conv2d(q, relax.const(w), 2, 0, 0.05, rng.uniform(0.005, 0.02, 8),
+                       padding=(0, 0))
+        y = qnn.requantize(y, 0.0005, 0, 0.04, -3, out_dtype="int8")
+        y = relax.op.maximum(y, relax.const(-3, "int8"))
+        y = relax.op.reshape(y, (1, 8 * 6 * 6))
+        y = qnn.dense(y, relax.const(wd), -3, 0, 0.04, 0.01)
+        return qnn.dequantize(y, 0.0004, 0)
+
+    return d2lcc.ir.single_op_module(build, ((1, 4, 8, 8), "float32"))
+
+
+def test_compile_lowers_a_quantized_model_to_int8_kernels():
+    from d2lcc import execute
+    from d2lcc.int8 import x86
+
+    mod = _quantized_cnn()
+    assert compiler.has_qnn_ops(mod)
+    x = np.random.default_rng(4).standard_normal((1, 4, 8, 8)).astype("float32")
+    expected = execute.run(mod, x)  # the dialect's own lowering, no schedules
+    compiled = d2lcc.compile(mod)
+    np.testing.assert_array_equal(compiled(x), expected)
+    names = compiled.kernels()
+    if x86.isa_of(d2lcc.target.host()) is not None:
+        assert any("int8_conv2d" in n for n in names), names
+        assert any("int8_matmul" in n for n in names), names
+    assert not compiler.has_qnn_ops(compiled.module)
+
+
+def test_has_qnn_ops_refuses_a_non_module(cnn):
+    with pytest.raises(TypeError, match="has_qnn_ops: mod"):
+        compiler.has_qnn_ops(None)
+    assert not compiler.has_qnn_ops(compiler.import_model(cnn[0]))

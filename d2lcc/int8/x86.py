@@ -313,7 +313,7 @@ def matmul(m: int, n: int, k: int, isa_name: str = "avx2"):
     """
     from tvm import s_tir
 
-    spec = isa(isa_name)
+    spec = isa(checks.one_of("int8.x86.matmul", "isa_name", isa_name, ISAS))
     sch = s_tir.Schedule(matmul_te(m, n, k, spec.lanes))
     mr = largest_divisor(m, spec.mr)
     vectors = largest_divisor(n // spec.lanes, spec.vectors)
@@ -337,8 +337,12 @@ def matmul_compute(data, weight):
     """
     from tvm import te
 
-    m, k = (int(d) for d in data.shape)
-    blocks, k4, lanes, _ = (int(d) for d in weight.shape)
+    func = "int8.x86.matmul_compute"
+    m, k = _te_tensor(func, "data", data, 2, "uint8")
+    blocks, k4, lanes, four = _te_tensor(func, "weight", weight, 4, "int8")
+    if four != 4 or k4 != -(-k // 4):
+        raise ValueError(f"{func}: weight {[blocks, k4, lanes, four]} is not data's "
+                         f"K={k} packed by pack_weight")
     if k4 * 4 != k:
         data = te.compute((m, k4 * 4), lambda i, c: te.if_then_else(
             c < k, data[i, te.min(c, k - 1)], te.const(0, "uint8")), name="data_pad")
@@ -362,16 +366,23 @@ def conv2d_compute(data, weight, strides, padding, dilation):
     """
     from tvm import te
 
-    plain = len(data.shape) == 4
+    func = "int8.x86.conv2d_compute"
+    plain = isinstance(data, te.Tensor) and len(data.shape) == 4
     if plain:
-        n, c, h, w = (int(d) for d in data.shape)
+        n, c, h, w = _te_tensor(func, "data", data, 4, "uint8")
         cb, bc = -(-c // 4), 4
     else:
-        n, cb, h, w, bc = (int(d) for d in data.shape)
-    ob, groups, kh, kw, lanes, _ = (int(d) for d in weight.shape)
-    sh, sw = (int(s) for s in strides)
-    dh, dw = (int(d) for d in dilation)
-    top, left, bottom, right = (int(p) for p in padding)
+        n, cb, h, w, bc = _te_tensor(func, "data", data, 5, "uint8")
+        checks.multiple_of(func, "data's channel block", bc, 4, "4")
+    ob, groups, kh, kw, lanes, four = _te_tensor(func, "weight", weight, 6, "int8")
+    if four != 4 or groups * 4 != cb * bc:
+        raise ValueError(f"{func}: weight {list(weight.shape)} does not fit data "
+                         f"{list(data.shape)} (see pack_conv_weight)")
+    sh, sw = _ints(func, "strides", strides, 2, 1)
+    dh, dw = _ints(func, "dilation", dilation, 2, 1)
+    top, left, bottom, right = _ints(func, "padding", padding, 4, 0)
+    if min(h + top + bottom - dh * (kh - 1), w + left + right - dw * (kw - 1)) < 1:
+        raise ValueError(f"{func}: the {kh}x{kw} kernel does not fit the padded data")
     if plain or top or left or bottom or right:
         def pad_value(b, g, i, j, x):
             inside = te.all(i >= top, i < h + top, j >= left, j < w + left)
@@ -383,10 +394,10 @@ def conv2d_compute(data, weight, strides, padding, dilation):
                 value = data[b, g, i, j, x]
             return te.if_then_else(inside, value, te.const(0, "uint8"))
 
-        h, w = h + top + bottom, w + left + right
-        data = te.compute((n, cb, h, w, bc), pad_value, name="pack" if plain else "pad")
-    oh = (h - dh * (kh - 1) - 1) // sh + 1
-    ow = (w - dw * (kw - 1) - 1) // sw + 1
+        data = te.compute((n, cb, h + top + bottom, w + left + right, bc), pad_value,
+                          name="pack" if plain else "pad")
+    oh = (h + top + bottom - dh * (kh - 1) - 1) // sh + 1
+    ow = (w + left + right - dw * (kw - 1) - 1) // sw + 1
     per = bc // 4  # groups of 4 channels per channel block of the data
     rg, rq = te.reduce_axis((0, groups), "rg"), te.reduce_axis((0, 4), "rq")
     ri, rj = te.reduce_axis((0, kh), "ri"), te.reduce_axis((0, kw), "rj")
@@ -402,6 +413,33 @@ def conv2d_compute(data, weight, strides, padding, dilation):
     return te.compute((n, ob * lanes, oh, ow),
                       lambda b, o, y, x: out[b, o // lanes, y, x, o % lanes],
                       name="unpack")
+
+
+def _te_tensor(func: str, name: str, value: Any, ndim: int, dtype: str) -> list:
+    """The static shape of a TE tensor of ``ndim`` dimensions and ``dtype``."""
+    from tvm import te, tirx
+
+    if not isinstance(value, te.Tensor):
+        raise TypeError(f"{func}: {name} must be a te.Tensor, "
+                        f"got {type(value).__name__}")
+    if len(value.shape) != ndim or str(value.dtype) != dtype or not all(
+            isinstance(d, (int, tirx.IntImm)) for d in value.shape):
+        raise ValueError(f"{func}: {name} must be a static {ndim}-D {dtype} tensor, "
+                         f"got {list(value.shape)} {value.dtype}")
+    return [int(d) for d in value.shape]
+
+
+def _ints(func: str, name: str, value: Any, size: int, minimum: int) -> list[int]:
+    from tvm import tirx
+
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") \
+            or len(value) != size:
+        raise TypeError(f"{func}: {name} must be a list of {size} ints, "
+                        f"got {value!r}")
+    # call_te hands lists over as TVM arrays of IntImm
+    values = [int(v.value) if isinstance(v, tirx.IntImm) else v for v in value]
+    return [checks.integer(func, f"{name}[{i}]", v, minimum=minimum,
+                           maximum=MAX_SIZE) for i, v in enumerate(values)]
 
 
 def pack_conv_weight(w: np.ndarray, lanes: int) -> np.ndarray:
@@ -532,7 +570,7 @@ def legalize_map(target: Any = None, base: dict | None = None) -> dict:
     return rules
 
 
-def tensorize_conv(sch, block, ow_tile, vectors, intrin):
+def _tensorize_conv(sch, block, ow_tile, vectors, intrin):
     """Register-block a :func:`conv2d_compute` product and tensorize it.
 
     ``ow_tile`` output pixels of a row times ``vectors`` blocks of output
@@ -565,9 +603,11 @@ def fold_epilogue(sch, block) -> None:
     from tvm.s_tir import Schedule
     from tvm.s_tir.schedule import ScheduleError
 
+    func = "int8.x86.fold_epilogue"
     if not isinstance(sch, Schedule):
-        raise TypeError("int8.x86.fold_epilogue: sch must be a tvm.s_tir.Schedule, "
+        raise TypeError(f"{func}: sch must be a tvm.s_tir.Schedule, "
                         f"got {type(sch).__name__}")
+    block = _block(func, sch, block)
     while sch.get_consumers(block):
         consumer = sch.get_consumers(block)[0]
         written = sch.get(block).writes[0].source
@@ -580,6 +620,19 @@ def fold_epilogue(sch, block) -> None:
             sch.reverse_compute_inline(consumer)
         except ScheduleError:
             return
+
+
+def _block(func: str, sch, block):
+    """``block`` as a block of ``sch``: a block, or the name of one."""
+    from tvm.s_tir.schedule import SBlockRV, ScheduleError
+
+    if isinstance(block, SBlockRV):
+        return block
+    checks.string(func, "block", block)
+    try:
+        return sch.get_sblock(block)
+    except ScheduleError:
+        raise ValueError(f"{func}: block={block!r} is not a block of sch") from None
 
 
 def _inline_others(sch, keep) -> None:
@@ -663,7 +716,7 @@ def schedule_kernel(func, target: Any = None):
                          largest_divisor(extents[1] // lanes, spec.vectors), lanes,
                          intrinsic(isa_name))
     else:
-        tensorize_conv(sch, block, largest_divisor(extents[3], spec.mr),
+        _tensorize_conv(sch, block, largest_divisor(extents[3], spec.mr),
                        largest_divisor(extents[1], spec.vectors), intrinsic(isa_name))
     _parallel_rest(sch, {block_name, block_name + "_local"})
     return sch.mod["main"].with_attr("tirx.is_scheduled", True)

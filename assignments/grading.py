@@ -172,7 +172,7 @@ def _message(err: BaseException) -> str:
 
 def check(name: str, solution: Mapping[str, Any] | str | Path,
           verbose: bool = True) -> Report:
-    """Grade ``solution`` (a dict of names, a module, or a path) for assignment ``name``."""
+    """Grade ``solution`` (names, a module or a path) for assignment ``name``."""
     module = assignment(name)
     if isinstance(solution, (str, Path)):
         solution = load(solution)

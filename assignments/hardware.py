@@ -7,7 +7,7 @@ import numpy as np
 from assignments.grading import Part
 
 TITLE = "int8 dot products: what the instructions compute, and which ones to use"
-SOURCES = (("sec_install", 1), ("sec_deploy", 1))
+SOURCES = (("sec_many_targets", 4), ("sec_deploy", 1))
 STATEMENT = """
 The int8 kernels of the hardware chapter (`d2lcc.int8`) multiply `uint8`
 activations by `int8` weights. On AVX2, `vpmaddubsw` multiplies byte pairs and

@@ -1,4 +1,4 @@
-"""The course's graded assignments: every solution passes, starters and wrong answers fail.
+"""The course's graded assignments: solutions pass; starters and wrong answers fail.
 
 The reference solutions run here, so a change to d2lcc or TVM that breaks an
 assignment fails CI. Each wrong answer below is a mistake a student could make
@@ -173,7 +173,8 @@ def test_wrong_answer_fails_its_part_only(name, part, function, wrong):
 
 def test_every_chapter_has_an_assignment():
     chapters = {grading.assignment(n).__name__.split(".")[-1] for n in grading.NAMES}
-    book = {p.parent.name.removeprefix("chapter_") for p in ROOT.glob("chapter_*/index.md")}
+    book = {p.parent.name.removeprefix("chapter_")
+            for p in ROOT.glob("chapter_*/index.md")}
     assert book - {"references", "course"} <= chapters
 
 
@@ -182,12 +183,13 @@ def test_assignments_cite_existing_exercises():
     for md in ROOT.glob("chapter_*/*.md"):
         text = md.read_text()
         for label in re.findall(r":label:`(sec_\w+)`", text):
-            exercises = text.split("## Exercises", 1)[-1] if "## Exercises" in text else ""
+            exercises = text.partition("## Exercises")[2]
             labels[label] = len(re.findall(r"^\s*\d+\.\s", exercises, re.MULTILINE))
     for name in grading.NAMES:
         for label, number in grading.assignment(name).SOURCES:
             assert label in labels, f"{name}: no section {label}"
-            assert 1 <= number <= labels[label], f"{name}: {label} has no exercise {number}"
+            assert 1 <= number <= labels[label], (
+                f"{name}: {label} has no exercise {number}")
 
 
 def test_student_notebook_grades_itself(tmp_path):
@@ -204,12 +206,14 @@ def test_student_notebook_grades_itself(tmp_path):
 
 
 def test_course_objectives_name_a_section_and_an_exercise():
-    text = COURSE.read_text()
-    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and ":numref:" in ln]
-    assert len(rows) >= 12, "the table of learning objectives is missing"
+    text = COURSE.read_text().split("## Learning objectives")[1].split("\n## ")[0]
+    rows = [" ".join(item.split()) for item in re.split(r"\n(?=\* |\*\*)", text)
+            if item.startswith("* ")]
+    assert len(rows) >= 12, "the list of learning objectives is missing"
     labels = set(re.findall(r":label:`(\w+)`", "".join(
         p.read_text() for p in ROOT.glob("chapter_*/*.md"))))
     for row in rows:
         refs = re.findall(r":numref:`(\w+)`", row)
+        assert "taught in :numref:" in row, row
         assert refs and all(r in labels for r in refs), row
         assert re.search(r"Exercise \d|Assignment \d", row), row

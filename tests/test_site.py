@@ -103,3 +103,59 @@ def test_colab_install_resolves_on_python_312(tmp_path):
     for name, version in _pins().items():
         assert chosen[name] == version
     assert re.match(r"\d", chosen["numpy"])
+
+
+def test_every_chapter_has_slides_linked_from_its_pages(site):
+    import build_slides
+
+    for chapter in build_slides.chapters():
+        executed = [s for s in build_slides.sections(chapter)
+                    if (build_slides.EVAL / chapter / f"{s}.ipynb").exists()]
+        if not executed:
+            continue  # a chapter whose sections have not landed yet
+        deck = build_site.HTML / "slides" / f"{chapter}.html"
+        text = deck.read_text()
+        assert text.count('class="slide') > len(executed), chapter
+        for section in executed:
+            assert f'id="{section}"' in text, (chapter, section)
+            page = (build_site.HTML / chapter / f"{section}.html").read_text()
+            assert f"../slides/{chapter}.html#{section}" in page, (chapter, section)
+        assert "../_static/mathjax/tex-chtml.js" in text
+    index = (build_site.HTML / "slides" / "index.html").read_text()
+    assert index.count("<li>") >= 5
+
+
+def test_header_links_slides_and_assignments_relative_to_the_page(site):
+    page = (build_site.HTML / "chapter_qnn" / "basics.html").read_text()
+    for href in ("../slides/index.html", "../assignments.zip", "../d2l-compiler.zip"):
+        assert f'href="{href}"' in page, href
+    assert 'href="slides/index.html"' in (build_site.HTML / "index.html").read_text()
+
+
+def test_assignments_bundle_has_no_solutions(site):
+    from assignments import grading
+
+    names = zipfile.ZipFile(build_site.HTML / "assignments.zip").namelist()
+    assert not [n for n in names if "solution" in n], names
+    for i, name in enumerate(grading.NAMES, 1):
+        assert f"assignment{i}_{name}.ipynb" in names
+        assert f"assignments/starters/{name}.py" in names
+    secret = (ROOT / "assignments" / "solutions" / "qnn.py").read_text().splitlines()
+    marker = next(ln for ln in secret if "float64 times M is exact" in ln).strip()
+    for path in build_site.HTML.rglob("*"):
+        if path.suffix in (".html", ".ipynb", ".txt", ".js"):
+            assert marker not in path.read_text(errors="replace"), path
+
+
+def test_slides_open_without_the_site(tmp_path):
+    """A deck built alone is one HTML file plus its figures; only MathJax is the site's."""
+    import build_slides
+
+    decks = build_slides.build(["chapter_qnn"], tmp_path)
+    assert [p.name for p in decks] == ["chapter_qnn.html"]
+    text = decks[0].read_text()
+    assert build_site.REMOTE_LOAD.search(text) is None
+    assert "<pre class=output>" in text and 'class="highlight"' in text
+    assert "## " not in text and ":label:" not in text and ":numref:" not in text
+    for img in re.findall(r'src="(img/[^"]+)"', text):
+        assert (tmp_path / img).exists(), img

@@ -217,7 +217,7 @@ def unsupported_modules():
                                                                         "float32"))))
         bb.emit_func_output(out)
     return [
-        (f16, "cannot offload relax.matmul to d2lcc_c: data dtype is float16"),
+        (f16, "relax.matmul to d2lcc_c: data dtype is float16"),
         (batched, r"relax.matmul to d2lcc_c: operand ranks are \[3, 3\]"),
         (nhwc, "relax.nn.conv2d to d2lcc_c: layouts are data=NHWC, kernel=OHWI"),
         (grouped, "relax.nn.conv2d to d2lcc_c: groups=2"),
@@ -229,7 +229,7 @@ def unsupported_modules():
 @pytest.mark.parametrize("case", range(6))
 def test_unsupported_region_is_refused_at_partition_time(case):
     mod, message = unsupported_modules()[case]
-    with pytest.raises(ValueError, match="byoc.partition: (cannot offload )?" + message):
+    with pytest.raises(ValueError, match="byoc.partition: cannot offload " + message):
         byoc.partition(mod)
     with pytest.raises(ValueError, match="pass unsupported='tvm'"):
         byoc.compile(mod, "d2lcc_blas")

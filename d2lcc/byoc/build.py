@@ -34,7 +34,9 @@ def register() -> list[str]:
     """Register both codegens (``relax.ext.d2lcc_c``, ``relax.ext.d2lcc_blas``), the
     library functions the ``d2lcc_blas`` code calls, and both pattern tables.
 
-    Safe to call again; returns the names of the registered global functions.
+    A codegen already registered under one of these names is kept, so a reader
+    who registers an edited codegen sees it used by :func:`compile`. Returns
+    the names of the global functions.
     """
     import tvm
 
@@ -42,11 +44,13 @@ def register() -> list[str]:
     from .library import blas_codegen, register_library
     from .patterns import register_patterns
 
-    tvm.register_global_func("relax.ext.d2lcc_c", c_codegen, override=True)
-    tvm.register_global_func("relax.ext.d2lcc_blas", blas_codegen, override=True)
+    codegens = {"relax.ext.d2lcc_c": c_codegen, "relax.ext.d2lcc_blas": blas_codegen}
+    for name, codegen in codegens.items():
+        if tvm.get_global_func(name, allow_missing=True) is None:
+            tvm.register_global_func(name, codegen)
     for codegen in CODEGENS:
         register_patterns(codegen)
-    return ["relax.ext.d2lcc_c", "relax.ext.d2lcc_blas"] + register_library()
+    return list(codegens) + register_library()
 
 
 def offload(model: Any, codegen: str = "d2lcc_c", unsupported: str = "error"):
@@ -188,5 +192,6 @@ def run_exported(path: str | os.PathLike, *inputs: np.ndarray,
             [sys.executable, "-c", LOADER, str(path), data, "1" if register else "0"],
             capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
-            raise RuntimeError(f"{func}: the new process failed:\n{done.stderr[-2000:]}")
+            raise RuntimeError(f"{func}: the new process failed:\n"
+                               f"{done.stderr[-2000:]}")
         return np.load(data + ".out.npy")

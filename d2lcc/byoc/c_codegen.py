@@ -64,7 +64,8 @@ static int d2lcc_unpack(const char* symbol, const TVMFFIAny* args, int32_t num_a
     DLTensor* x = t[i];
     if (x->dtype.code != kDLFloat || x->dtype.bits != 32 || x->dtype.lanes != 1)
       return d2lcc_fail(symbol, i, "is not float32");
-    if (x->device.device_type != kDLCPU) return d2lcc_fail(symbol, i, "is not on the CPU");
+    if (x->device.device_type != kDLCPU)
+      return d2lcc_fail(symbol, i, "is not on the CPU");
     int64_t n = 1;
     for (int d = x->ndim - 1; d >= 0; --d) {
       if (x->strides != NULL && x->shape[d] > 1 && x->strides[d] != n)
@@ -128,7 +129,8 @@ def conv2d_c(name: str, k: Kernel) -> str:
 // {k.name}: x [{batch}, {c}, {h}, {w_}], w [{o}, {c}, {r}, {s}], stride ({sh}, {sw}),
 // padding ({top}, {left}) -> y [{batch}, {o}, {oh}, {ow}]
 static int {name}(const float* x, const float* w, const float* b, float* y) {{
-  enum {{ C = {c}, H = {h}, W = {w_}, O = {o}, R = {r}, S = {s}, OH = {oh}, OW = {ow} }};
+  enum {{ C = {c}, H = {h}, W = {w_}, O = {o}, R = {r}, S = {s} }};
+  enum {{ OH = {oh}, OW = {ow} }};
   for (int n = 0; n < {batch}; ++n)
   for (int f = 0; f < O; ++f)
   for (int i = 0; i < OH; ++i) {{
@@ -167,19 +169,21 @@ def wrapper_c(region: Region, kernel_args) -> str:
     checks.function("byoc.wrapper_c", "kernel_args", kernel_args)
     symbol, count = region.symbol, len(region.sizes)
     sizes = ", ".join(str(size) for size in region.sizes)
-    lines = [f"D2LCC_EXPORT int __tvm_ffi_{symbol}(void* self, const TVMFFIAny* args,",
-             "                                   int32_t num_args, TVMFFIAny* result) {",
+    lines = [f"D2LCC_EXPORT int __tvm_ffi_{symbol}(",
+             "    void* self, const TVMFFIAny* args, int32_t num_args,",
+             "    TVMFFIAny* result) {",
              f"  static const int64_t sizes[{count}] = {{{sizes}}};",
              f"  DLTensor* t[{count}];"]
     for i, shape in enumerate(region.temps):
         dims = ", ".join(str(d) for d in shape)
-        lines += [f"  int64_t v{i}_shape[{len(shape)}] = {{{dims}}};", f"  DLTensor v{i};"]
-        lines.append(f"  v{i}.data = NULL;")
+        lines += [f"  int64_t v{i}_shape[{len(shape)}] = {{{dims}}};",
+                  f"  DLTensor v{i};", f"  v{i}.data = NULL;"]
     lines += ["  int rc = -1;",
-              f'  if (d2lcc_unpack("{symbol}", args, num_args, {count}, sizes, t) != 0)',
-              "    return -1;"]
+              f'  if (d2lcc_unpack("{symbol}", args, num_args, {count}, sizes,',
+              "                   t) != 0)", "    return -1;"]
     for i, shape in enumerate(region.temps):
-        lines.append(f"  if (d2lcc_temp(&v{i}, {len(shape)}, v{i}_shape) != 0) goto done;")
+        lines.append(f"  if (d2lcc_temp(&v{i}, {len(shape)}, v{i}_shape) != 0) "
+                     "goto done;")
     for j, step in enumerate(region.steps):
         args = ", ".join(kernel_args(e) for e in step.inputs + [step.output])
         lines.append(f"  if ({symbol}_k{j}({args}) != 0) goto done;")

@@ -67,7 +67,8 @@ class Kernel:
         if self.op == "matmul":
             (m, k), (k2, n) = self.x, self.w
             if k != k2:
-                raise ValueError(f"byoc.Kernel: x={self.x} and w={self.w} disagree on K")
+                raise ValueError(f"byoc.Kernel: x={self.x} and w={self.w} disagree "
+                                 "on K")
             return (m, n)
         (batch, c, h, w), (o, c2, r, s) = self.x, self.w
         (top, left, bottom, right), (sh, sw) = self.padding, self.strides
@@ -90,7 +91,7 @@ def _sequence(func: str, name: str, value) -> tuple:
 
 
 def static_shape(ty) -> tuple[int, ...] | None:
-    """The shape of a Relax tensor type as ints, or None if some dimension is symbolic."""
+    """The shape of a Relax tensor type as ints (None if a dimension is symbolic)."""
     import tvm
     from tvm import relax
 

@@ -69,7 +69,8 @@ def stub_c(name, k):
     if k.op == "conv2d":
         ints += list(k.strides) + list(k.padding)
     lines = [f"// {k.name}, computed by d2lcc.blas.{k.op}",
-             f"static int {name}(DLTensor* x, DLTensor* w, DLTensor* b, DLTensor* y) {{",
+             f"static int {name}(DLTensor* x, DLTensor* w, DLTensor* b,",
+             "                  DLTensor* y) {",
              f"  TVMFFIAny a[{4 + len(ints)}];"]
     for i, tensor in enumerate(["x", "w", "b", "y"]):
         lines.append(f"  d2lcc_tensor_arg(&a[{i}], {tensor});")
@@ -147,7 +148,7 @@ def _blas_conv2d(x, w, b, y, relu, stride_h, stride_w, top, left, bottom,
 
 
 def register_library() -> list[str]:
-    """Register the library functions as ``d2lcc.blas.matmul`` and ``d2lcc.blas.conv2d``."""
+    """Register the library: ``d2lcc.blas.matmul`` and ``d2lcc.blas.conv2d``."""
     import tvm
 
     tvm.register_global_func("d2lcc.blas.matmul", _blas_matmul, override=True)

@@ -53,7 +53,8 @@ class Region:
     def __post_init__(self):
         checks.string("byoc.Region", "symbol", self.symbol)
         if not self.symbol.isidentifier():
-            raise ValueError(f"byoc.Region: symbol={self.symbol!r} is not a C identifier")
+            raise ValueError(f"byoc.Region: symbol={self.symbol!r} is not a C "
+                             "identifier")
         for name in ("sizes", "temps", "steps"):
             if not isinstance(getattr(self, name), list):
                 raise TypeError(f"byoc.Region: {name} must be a list, "

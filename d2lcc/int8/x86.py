@@ -459,7 +459,7 @@ def pack_conv_weight(w: np.ndarray, lanes: int) -> np.ndarray:
 
 
 def _layout_blocks(data_layout: str, kernel_layout: str, out_layout: str):
-    """``(bc, bo)`` for ``NCHW[bc]c``/``OIHW[bc]i[bo]o``/``NCHW[bo]c``; (0, 0): plain."""
+    """``(bc, bo)`` of ``NCHW[bc]c``, ``OIHW[bc]i[bo]o``, ``NCHW[bo]c``; 0s for NCHW."""
     import re
 
     if (data_layout, kernel_layout, out_layout) == ("NCHW", "OIHW", "NCHW"):

@@ -1,168 +1,89 @@
-"""Import a pre-quantized ONNX model into Relax with ``qnn`` operators.
+"""Import a pre-quantized ONNX model (QDQ or QOperator format) into the qnn dialect.
 
-TVM 0.27's ONNX frontend imports QuantizeLinear/DequantizeLinear but not
-QLinearConv or QLinearMatMul. :func:`from_onnx` reads a model made of those
-four operators and maps each one to the dialect, the way the 2019 QNN
-frontends did:
+:func:`from_onnx` takes three steps, each a tool of its own:
 
-- QuantizeLinear -> ``qnn.quantize``; DequantizeLinear -> ``qnn.dequantize``;
-- QLinearConv -> ``qnn.conv2d`` (+ the int32 bias) -> ``qnn.requantize`` (with
-  scale ``x_scale * w_scale``);
-- QLinearMatMul -> ``qnn.dense`` (the constant ``b [k, n]`` transposed) ->
-  ``qnn.requantize``.
+1. :func:`d2lcc.qnn.qoperator.to_qdq` rewrites QOperator nodes
+   (``QLinearConv``, ``QLinearAdd``, ...) into DequantizeLinear -> float op ->
+   QuantizeLinear at the ONNX level and checks that every scale and zero
+   point is a constant, so both formats continue as one;
+2. TVM's ONNX frontend (``tvm.relax.frontend.onnx.from_onnx``) imports the
+   QDQ graph: the float operators as Relax operators, QuantizeLinear and
+   DequantizeLinear as ``R.quantize``/``R.dequantize``, which
+   :func:`d2lcc.qnn.qdq.QuantizeToQnn` maps to ``qnn.quantize``/``qnn.dequantize``;
+3. :func:`d2lcc.qnn.qdq.FakeQuantizationToInteger` rewrites each dequantize
+   -> float op -> quantize into integer qnn operators plus a requantize.
 
-Scales and zero points must be initializers; graph inputs need static shapes.
+``main`` takes the model's float input and returns its float output.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
-
-from . import api
-
-SUPPORTED = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul")
+from .. import checks
 
 
-class _Graph:
-    """An ONNX graph's values while it is imported: constants (NumPy), Relax exprs."""
-
-    def __init__(self, bb, constants: dict[str, np.ndarray]):
-        self.bb, self.constants, self.values = bb, constants, {}
-
-    def const(self, name: str, node) -> np.ndarray:
-        if name not in self.constants:
-            raise ValueError(f"qnn.onnx_import: {node.op_type} node {node.name!r} "
-                             f"needs {name!r} to be an initializer")
-        return self.constants[name]
-
-    def tensor(self, name: str):
-        from tvm import relax
-
-        if name in self.values:
-            return self.values[name]
-        return relax.const(self.constants[name])
-
-
-def _attrs(node) -> dict[str, Any]:
-    from onnx import helper
-
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _quantize(g: _Graph, node, attrs):
-    x, s, z = node.input[:3]
-    zp = g.const(z, node)
-    return api.quantize(g.tensor(x), g.const(s, node), zp.astype(np.int32),
-                        zp.dtype.name, attrs.get("axis", 1))
-
-
-def _dequantize(g: _Graph, node, attrs):
-    q, s, z = node.input[:3]
-    zp = g.const(z, node).astype(np.int32)
-    return api.dequantize(g.tensor(q), g.const(s, node), zp, attrs.get("axis", 1))
-
-
-def _requantized(g: _Graph, acc, in_scale, y_scale, y_zp, axis: int):
-    acc = g.bb.emit(acc)
-    return api.requantize(acc, in_scale, 0, y_scale, y_zp.astype(np.int32),
-                          y_zp.dtype.name, axis=axis)
-
-
-def _qlinear_conv(g: _Graph, node, attrs):
-    from tvm import relax
-
-    x, xs, xz, w, ws, wz, ys, yz = node.input[:8]
-    if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-        raise ValueError(f"qnn.onnx_import: QLinearConv node {node.name!r}: only "
-                         "explicit pads are supported")
-    t, l, b, r = attrs.get("pads", [0, 0, 0, 0])
-    xs_, ws_ = g.const(xs, node), g.const(ws, node)
-    zd, zw = (g.const(name, node).astype(np.int32) for name in (xz, wz))
-    acc = api.conv2d(
-        g.tensor(x), g.tensor(w), zd, zw, xs_, ws_,
-        strides=tuple(attrs.get("strides", [1, 1])), padding=(t, l, b, r),
-        dilation=tuple(attrs.get("dilations", [1, 1])),
-        groups=int(attrs.get("group", 1)),
-    )  # fmt: skip
-    if len(node.input) > 8 and node.input[8]:
-        bias = g.const(node.input[8], node).astype(np.int32).reshape(1, -1, 1, 1)
-        acc = relax.op.add(g.bb.emit(acc), relax.const(bias))
-    in_scale = np.float32(xs_) * ws_
-    return _requantized(g, acc, in_scale, g.const(ys, node), g.const(yz, node), axis=1)
-
-
-def _qlinear_matmul(g: _Graph, node, _attrs):
-    from tvm import relax
-
-    a, as_, az, b, bs, bz, ys, yz = node.input[:8]
-    weight = relax.const(np.ascontiguousarray(g.const(b, node).T))
-    as_, bs_ = g.const(as_, node), g.const(bs, node)
-    zero_points = [g.const(name, node).astype(np.int32) for name in (az, bz)]
-    acc = api.dense(g.tensor(a), weight, *zero_points, as_, bs_)
-    in_scale = np.float32(as_) * bs_
-    return _requantized(g, acc, in_scale, g.const(ys, node), g.const(yz, node), axis=1)
-
-
-_CONVERTERS: dict[str, Callable] = {
-    "QuantizeLinear": _quantize,
-    "DequantizeLinear": _dequantize,
-    "QLinearConv": _qlinear_conv,
-    "QLinearMatMul": _qlinear_matmul,
-}
-
-
-def _input_vars(graph, constants) -> list:
-    from onnx import helper
-    from tvm import relax
-
-    params = []
-    for value in graph.input:
-        if value.name in constants:
+def _check_inputs(model) -> None:
+    """Every graph input that is not a constant needs a static shape."""
+    inits = {t.name for t in model.graph.initializer}
+    for value in model.graph.input:
+        if value.name in inits:
             continue
-        ttype = value.type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else None
-                for d in ttype.shape.dim]
-        if any(d is None for d in dims):
-            raise ValueError(f"qnn.onnx_import: graph input {value.name!r} needs a "
-                             f"static shape, got {dims}")
-        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(ttype.elem_type)).name
-        params.append(relax.Var(value.name, relax.TensorType(dims, dtype)))
-    return params
+        dims = value.type.tensor_type.shape.dim
+        if any(not d.HasField("dim_value") for d in dims):
+            shape = [d.dim_value if d.HasField("dim_value") else d.dim_param
+                     for d in dims]
+            raise ValueError(f"qnn.onnx_import.from_onnx: graph input {value.name!r} "
+                             f"needs a static shape, got {shape}")
 
 
-def from_onnx(model) -> Any:
-    """Return an IRModule whose ``main`` computes ``model`` with qnn operators.
+def _frontend(model):
+    """TVM's ONNX importer; an operator it lacks is reported with its nodes' names."""
+    from tvm.relax.frontend import onnx as onnx_frontend
 
-    ``model`` is an ``onnx.ModelProto`` made of the operators in ``SUPPORTED``.
+    try:
+        return onnx_frontend.from_onnx(model, keep_params_in_input=False)
+    except NotImplementedError as err:
+        ops = {n.op_type for n in model.graph.node}
+        missing = [op for op in ops if f"Operator {op} not" in str(err)]
+        if not missing:
+            raise
+        node = next(n.name for n in model.graph.node if n.op_type in missing)
+        raise ValueError(f"qnn.onnx_import: operator {missing[0]!r} (node "
+                         f"{node!r}) is not supported by TVM's ONNX frontend: "
+                         f"{err}") from None
+
+
+def from_onnx(model, to_integer: bool = True) -> Any:
+    """Return an IRModule whose ``main`` computes the quantized ONNX ``model``.
+
+    Parameters
+    ----------
+    model : onnx.ModelProto
+        A quantized model in QDQ or QOperator format (as onnxruntime's
+        ``quantize_static`` writes them), with static input shapes and
+        constant scales and zero points.
+    to_integer : bool
+        Run :func:`d2lcc.qnn.qdq.FakeQuantizationToInteger` (the default).
+        With False, the module keeps the float operators between
+        ``qnn.dequantize`` and ``qnn.quantize`` calls.
+
+    Raises
+    ------
+    ValueError
+        Naming the node and operator type: an operator the importer cannot
+        import, a missing scale, a scale or zero point that is not a constant.
     """
-    from onnx import numpy_helper
-    from tvm import relax
-
     import onnx
 
+    from . import qdq, qoperator
+
+    func = "qnn.onnx_import.from_onnx"
     if not isinstance(model, onnx.ModelProto):
-        raise TypeError(f"qnn.onnx_import.from_onnx: model must be an onnx.ModelProto, "
+        raise TypeError(f"{func}: model must be an onnx.ModelProto, "
                         f"got {type(model).__name__}")
-    graph = model.graph
-    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    params = _input_vars(graph, constants)
-    bb = relax.BlockBuilder()
-    with bb.function("main", params):
-        with bb.dataflow():
-            g = _Graph(bb, constants)
-            g.values.update({p.name: p for p in params})
-            for node in graph.node:
-                if node.op_type not in _CONVERTERS:
-                    raise ValueError(
-                        f"qnn.onnx_import: operator {node.op_type!r} (node "
-                        f"{node.name!r}) is not supported; "
-                        f"supported: {list(SUPPORTED)}"
-                    )
-                value = _CONVERTERS[node.op_type](g, node, _attrs(node))
-                g.values[node.output[0]] = bb.emit(value)
-            outs = [g.values[o.name] for o in graph.output]
-            out = bb.emit_output(outs[0] if len(outs) == 1 else relax.Tuple(outs))
-        bb.emit_func_output(out)
-    return bb.get()
+    checks.boolean(func, "to_integer", to_integer)
+    _check_inputs(model)
+    mod = _frontend(qoperator.to_qdq(model))
+    mod = qdq.QuantizeToQnn()(mod)
+    return qdq.FakeQuantizationToInteger()(mod) if to_integer else mod

@@ -5,9 +5,9 @@ import pytest
 
 from d2lcc.neuron import cost, nki, pipeline
 
-HEAD = "import neuronxcc.nki.language as nl\nimport neuronxcc.nki.isa as nisa\n" \
-       "import neuronxcc.nki as nki\nimport numpy as np\n" \
-       "import neuronxcc.nki.compiler as ncc\n"
+HEAD = ("import neuronxcc.nki.language as nl\nimport neuronxcc.nki.isa as nisa\n"
+        "import neuronxcc.nki as nki\nimport numpy as np\n"
+        "import neuronxcc.nki.compiler as ncc\nSB = ncc.sbuf.mod_alloc\n")
 
 
 def _src(body, params="A_ptr, B_ptr, C_ptr"):
@@ -19,7 +19,9 @@ def _rand(*shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype("float32")
 
 
-SBUF = "nl.ndarray(shape=[{p}, {f}], dtype=np.float32, buffer=ncc.sbuf.mod_alloc(base_addr={a}))"
+SBUF = ("nl.ndarray(shape=[{p}, {f}], dtype=np.float32, "
+        "buffer=ncc.sbuf.mod_alloc(base_addr={a}))")
+IJ = "[i[:, None], j[None, :]]"
 LOAD2 = """a = {sa}
 b = {sb}
 c = {sc}
@@ -31,9 +33,10 @@ b[i[:, None], j[None, :]] = nl.load(B_ptr[i[:, None], j[None, :]])
 
 
 def _two_input(p, f, compute):
-    body = LOAD2.format(sa=SBUF.format(p=p, f=f, a=0), sb=SBUF.format(p=p, f=f, a=4 * f),
+    body = LOAD2.format(sa=SBUF.format(p=p, f=f, a=0),
+                        sb=SBUF.format(p=p, f=f, a=4 * f),
                         sc=SBUF.format(p=p, f=f, a=8 * f), p=p, f=f)
-    body += compute + "\nnl.store(C_ptr[i[:, None], j[None, :]], c[i[:, None], j[None, :]])"
+    body += compute + f"\nnl.store(C_ptr{IJ}, c{IJ})"
     return _src(body)
 
 
@@ -73,10 +76,10 @@ def test_tensor_copy_activation_and_memset():
     np.testing.assert_array_equal(nki.run(src, [a, b], (64, 16)).output, 3.0)
 
 
-MATMUL = """s = nl.ndarray(shape=[128, {m}], dtype=np.float32, buffer=ncc.sbuf.mod_alloc(base_addr=0))
-v = nl.ndarray(shape=[128, {n}], dtype=np.float32, buffer=ncc.sbuf.mod_alloc(base_addr={o}))
+MATMUL = """s = nl.ndarray(shape=[128, {m}], dtype=np.float32, buffer=SB(base_addr=0))
+v = nl.ndarray(shape=[128, {n}], dtype=np.float32, buffer=SB(base_addr={o}))
 r = nl.ndarray(shape=[1, nl.par_dim({m}), {n}], dtype=np.float32, buffer=nl.psum)
-c = nl.ndarray(shape=[{m}, {n}], dtype=np.float32, buffer=ncc.sbuf.mod_alloc(base_addr={o2}))
+c = nl.ndarray(shape=[{m}, {n}], dtype=np.float32, buffer=SB(base_addr={o2}))
 k = nl.arange(128)
 i = nl.arange({m})
 j = nl.arange({n})
@@ -84,7 +87,8 @@ s[k[:, None], i[None, :]] = nl.load(A_ptr[k[:, None], i[None, :]])
 v[k[:, None], j[None, :]] = nl.load(B_ptr[k[:, None], j[None, :]])
 r[0, i[:, None], j[None, :]] = 0.0
 for t in nl.sequential_range(2):
-  r[0, i[:, None], j[None, :]] += nisa.nc_matmul(s[k[:, None], i[None, :]], v[k[:, None], j[None, :]])
+  r[0, i[:, None], j[None, :]] += nisa.nc_matmul(s[k[:, None], i[None, :]],
+                                                  v[k[:, None], j[None, :]])
 c[i[:, None], j[None, :]] = nisa.tensor_copy(r[0, i[:, None], j[None, :]])
 nl.store(C_ptr[i[:, None], j[None, :]], c[i[:, None], j[None, :]])"""
 

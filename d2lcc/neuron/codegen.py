@@ -5,9 +5,9 @@ TIRx kernels written with the ``Tx.nki`` namespace (one call per NKI
 instruction, under a ``tensorized_nki_instruction`` attribute) and buffers in
 the ``trn.sbuf``/``trn.psum`` scopes compile with ``tir_pipeline="trn"`` to NKI
 source, without Neuron hardware or compiler. This module builds three such
-kernels, an elementwise add (:func:`add_kernel`), a tiled matmul with an optional
-bias + ReLU epilogue (:func:`tiled_matmul`, shown in the book, checked by
-:func:`matmul_kernel`), and prints their NKI with :func:`generate`.
+kernels, an elementwise add (:func:`add_kernel`), a tiled matmul with a bias and
+an optional ReLU in its epilogue (:func:`tiled_matmul`, shown in the book,
+checked by :func:`matmul_kernel`), and prints their NKI with :func:`generate`.
 """
 
 from __future__ import annotations
@@ -20,27 +20,27 @@ __teaching__ = ("tiled_matmul",)
 P = 128
 
 
-def tiled_matmul(m, k, n, tile_m=128, tile_n=512, bufs=2, bias_relu=False):
-    """TIRx kernel: C = AT.T @ B (then relu(C + bias)) in tile_m x tile_n blocks."""
+def tiled_matmul(m, k, n, tile_m=128, tile_n=512, bufs=2, relu=False):
+    """TIRx kernel: C = AT.T @ B + bias (then ReLU) in tile_m x tile_n blocks."""
     from tvm.script import tirx as Tx
 
     kt, mi_n = k // P, tile_m // P
 
-    def alloc():  # plain Python, run while TVMScript parses the kernel below
-        return (Tx.alloc_buffer((P, bufs, tile_m), "float32", scope="trn.sbuf"),
-                Tx.alloc_buffer((P, bufs, tile_n), "float32", scope="trn.sbuf"),
-                Tx.alloc_buffer((P, mi_n), "float32", scope="trn.sbuf"),
-                Tx.alloc_buffer((mi_n, P, tile_n), "float32", scope="trn.psum"),
-                Tx.alloc_buffer((P, bufs, tile_n), "float32", scope="trn.sbuf"))
-
-    @Tx.macro
-    def body(AT, B, C, bias, a, b, bs, acc, c):  # a, b, c: SBUF; acc: PSUM
+    @Tx.prim_func
+    def kernel(AT: Tx.Buffer((k, m)), B: Tx.Buffer((k, n)), bias: Tx.Buffer((m, 1)),
+               C: Tx.Buffer((m, n))):
+        Tx.func_attr({"num_inputs": 3})
+        Tx.device_entry()
+        a_sb = Tx.alloc_buffer((P, bufs, tile_m), "float32", scope="trn.sbuf")
+        b_sb = Tx.alloc_buffer((P, bufs, tile_n), "float32", scope="trn.sbuf")
+        bias_sb = Tx.alloc_buffer((P, mi_n), "float32", scope="trn.sbuf")
+        acc = Tx.alloc_buffer((mi_n, P, tile_n), "float32", scope="trn.psum")
+        c_sb = Tx.alloc_buffer((P, bufs, tile_n), "float32", scope="trn.sbuf")
         for mb in range(m // tile_m):
-            if bias_relu:  # one bias value per output row, i.e. per partition
-                for mi in range(mi_n):
-                    with Tx.attr(0, "tensorized_nki_instruction", 1):
-                        for p in range(P):
-                            Tx.nki.load(bs[p, mi], bias[mb * tile_m + mi * P + p, 0])
+            for mi in range(mi_n):  # one bias value per output row = per partition
+                with Tx.attr(0, "tensorized_nki_instruction", 1):
+                    for p in range(P):
+                        Tx.nki.load(bias_sb[p, mi], bias[mb * tile_m + mi * P + p, 0])
             for nb in range(n // tile_n):
                 for mi in range(mi_n):  # zero the PSUM accumulators
                     with Tx.attr(0, "tensorized_nki_instruction", 1):
@@ -49,52 +49,40 @@ def tiled_matmul(m, k, n, tile_m=128, tile_n=512, bufs=2, bias_relu=False):
                 for kk in range(kt):  # DMA a K-slice of both operands into SBUF
                     with Tx.attr(0, "tensorized_nki_instruction", 1):
                         for p, j in Tx.grid(P, tile_m):
-                            Tx.nki.load(a[p, kk % bufs, j],
+                            Tx.nki.load(a_sb[p, kk % bufs, j],
                                         AT[kk * P + p, mb * tile_m + j])
                     with Tx.attr(0, "tensorized_nki_instruction", 1):
                         for p, j in Tx.grid(P, tile_n):
-                            Tx.nki.load(b[p, kk % bufs, j],
+                            Tx.nki.load(b_sb[p, kk % bufs, j],
                                         B[kk * P + p, nb * tile_n + j])
                     for mi in range(mi_n):  # 128 x tile_n products into PSUM
                         with Tx.attr(0, "tensorized_nki_instruction", 1):
                             for i, j, p in Tx.grid(P, tile_n, P):
-                                Tx.nki.matmul(acc[mi, i, j], a[p, kk % bufs, mi * P + i],
-                                              b[p, kk % bufs, j], True)
+                                Tx.nki.matmul(acc[mi, i, j],
+                                              a_sb[p, kk % bufs, mi * P + i],
+                                              b_sb[p, kk % bufs, j], True)
                 for mi in range(mi_n):  # epilogue on the vector engine, then store
                     with Tx.attr(0, "tensorized_nki_instruction", 1):
                         for i, j in Tx.grid(P, tile_n):
-                            if bias_relu:
+                            if relu:  # max(acc + bias, 0) in one instruction
                                 Tx.nki.scalar_tensor_scalar(
-                                    c[i, mi % bufs, j], acc[mi, i, j], bs[i, mi],
-                                    Tx.float32(0), "add", "max")
+                                    c_sb[i, mi % bufs, j], acc[mi, i, j],
+                                    bias_sb[i, mi], Tx.float32(0), "add", "max")
                             else:
-                                Tx.nki.tensor_copy(c[i, mi % bufs, j], acc[mi, i, j])
+                                Tx.nki.tensorscalar(c_sb[i, mi % bufs, j],
+                                                    acc[mi, i, j], bias_sb[i, mi],
+                                                    "add")
                     with Tx.attr(0, "tensorized_nki_instruction", 1):
                         for i, j in Tx.grid(P, tile_n):
                             Tx.nki.store(C[mb * tile_m + mi * P + i, nb * tile_n + j],
-                                         c[i, mi % bufs, j])
+                                         c_sb[i, mi % bufs, j])
 
-    if bias_relu:
-        @Tx.prim_func
-        def kernel(AT: Tx.Buffer((k, m)), B: Tx.Buffer((k, n)),
-                   bias: Tx.Buffer((m, 1)), C: Tx.Buffer((m, n))):
-            Tx.func_attr({"num_inputs": 3})
-            Tx.device_entry()
-            a, b, bs, acc, c = alloc()
-            body(AT, B, C, bias, a, b, bs, acc, c)
-    else:
-        @Tx.prim_func
-        def kernel(AT: Tx.Buffer((k, m)), B: Tx.Buffer((k, n)), C: Tx.Buffer((m, n))):
-            Tx.func_attr({"num_inputs": 2})
-            Tx.device_entry()
-            a, b, bs, acc, c = alloc()
-            body(AT, B, C, None, a, b, bs, acc, c)
     return kernel
 
 
 def matmul_kernel(m: int, k: int, n: int, *, tile_m: int = 128, tile_n: int = 512,
-                  bufs: int = 2, bias_relu: bool = False):
-    """Checked :func:`tiled_matmul`: the TIRx PrimFunc of ``C = AT.T @ B`` (+ bias, ReLU).
+                  bufs: int = 2, relu: bool = False):
+    """Checked :func:`tiled_matmul`: TIRx PrimFunc of ``C = AT.T @ B + bias`` (ReLU).
 
     ``m``, ``k`` are multiples of 128; ``tile_m`` a multiple of 128 dividing
     ``m``; ``tile_n`` at most 512 (one PSUM bank of float32) dividing ``n``;
@@ -107,16 +95,16 @@ def matmul_kernel(m: int, k: int, n: int, *, tile_m: int = 128, tile_n: int = 51
     tile_m = checks.positive_int(func, "tile_m", tile_m, maximum=1 << 20)
     tile_n = checks.positive_int(func, "tile_n", tile_n, maximum=512)
     checks.one_of(func, "bufs", bufs, [1, 2])
-    checks.boolean(func, "bias_relu", bias_relu)
+    checks.boolean(func, "relu", relu)
     checks.multiple_of(func, "k", k, P, "partitions")
     checks.multiple_of(func, "tile_m", tile_m, P, "partitions")
     checks.multiple_of(func, "m", m, tile_m, "tile_m")
     checks.multiple_of(func, "n", n, tile_n, "tile_n")
-    return tiled_matmul(m, k, n, tile_m, tile_n, bufs, bias_relu)
+    return tiled_matmul(m, k, n, tile_m, tile_n, bufs, relu)
 
 
 def add_kernel(rows: int, cols: int, *, tile: int = 512):
-    """TIRx PrimFunc of ``C = A + B`` over ``[rows, cols]`` float32, in [128, tile] tiles."""
+    """TIRx PrimFunc of ``C = A + B`` (``[rows, cols]`` float32, [128, tile] tiles)."""
     func = "codegen.add_kernel"
     rows = checks.positive_int(func, "rows", rows, maximum=1 << 20)
     cols = checks.positive_int(func, "cols", cols, maximum=1 << 20)
@@ -152,7 +140,7 @@ def add_kernel(rows: int, cols: int, *, tile: int = 512):
 
 
 def generate(func) -> str:
-    """NKI source of a TIRx PrimFunc, from TVM's ``trn`` backend (``tir_pipeline="trn"``)."""
+    """NKI source of a TIRx PrimFunc, from TVM's ``trn`` backend (``tir_pipeline``)."""
     import tvm
 
     from .. import target

@@ -37,7 +37,7 @@ def _te_rates() -> dict:
 
 @dataclass(frozen=True)
 class CoreModel:
-    """The constants of one modelled NeuronCore-v2 (times in seconds, sizes in bytes)."""
+    """The constants of one modelled NeuronCore-v2 (seconds, bytes)."""
 
     #: SBUF and PSUM partitions, and tensor-engine rows/columns (AWS.Neuron.NKIArch;
     #: TVM's aws/trn1 tag: partition_size=128).
@@ -98,7 +98,7 @@ class CoreModel:
 
 
 def matmul_seconds(model: CoreModel, n_moving: int, dtype: str = "float32") -> float:
-    """Tensor-engine time of one ``nc_matmul`` whose moving operand has ``n_moving`` columns.
+    """Tensor-engine time of one ``nc_matmul`` with ``n_moving`` moving columns.
 
     The stationary operand (at most 128 x 128) is loaded into the array, then
     the moving columns stream through it: fixed cycles plus columns divided by
@@ -113,7 +113,7 @@ def matmul_seconds(model: CoreModel, n_moving: int, dtype: str = "float32") -> f
 
 
 def vector_seconds(model: CoreModel, free_elems: int) -> float:
-    """Vector- or scalar-engine time of one instruction over ``free_elems`` per partition."""
+    """Vector/scalar-engine time of one instruction on ``free_elems`` a partition."""
     _check_model("cost.vector_seconds", model)
     checks.positive_int("cost.vector_seconds", "free_elems", free_elems,
                         maximum=1 << 30)
@@ -122,14 +122,14 @@ def vector_seconds(model: CoreModel, free_elems: int) -> float:
 
 
 def dma_seconds(model: CoreModel, nbytes: int) -> float:
-    """Time a DMA queue is busy with one transfer of ``nbytes`` (latency not included)."""
+    """Time a DMA queue is busy with one transfer of ``nbytes`` (without latency)."""
     _check_model("cost.dma_seconds", model)
     checks.positive_int("cost.dma_seconds", "nbytes", nbytes, maximum=1 << 50)
     return model.dma_issue_s + nbytes / model.dma_bandwidth
 
 
 def peak_flops(model: CoreModel, dtype: str = "float32") -> float:
-    """The model's tensor-engine peak in FLOP/s for ``dtype`` inputs (2 FLOP per MAC)."""
+    """The model's tensor-engine peak in FLOP/s for ``dtype`` inputs (2 FLOP a MAC)."""
     _check_model("cost.peak_flops", model)
     checks.one_of("cost.peak_flops", "dtype", dtype, list(model.te_columns_per_cycle))
     rate = model.te_columns_per_cycle[dtype]
@@ -137,7 +137,7 @@ def peak_flops(model: CoreModel, dtype: str = "float32") -> float:
 
 
 def roofline(model: CoreModel, intensity: float, dtype: str = "float32") -> float:
-    """Attainable FLOP/s at ``intensity`` FLOP per DMA byte: min(peak, intensity x bandwidth)."""
+    """Attainable FLOP/s at ``intensity`` FLOP a DMA byte: min(peak, intensity x BW)."""
     _check_model("cost.roofline", model)
     intensity = checks.real("cost.roofline", "intensity", intensity, minimum=0.0,
                             allow_inf=True)

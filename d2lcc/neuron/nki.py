@@ -264,7 +264,8 @@ def _operand(core, value, shape_of):
     """A scalar, or a per-partition column read from SBUF/PSUM."""
     if isinstance(value, _Access):
         col = value.column()
-        if col.shape[0] != shape_of[0] or col.shape[1:] not in ((1,), tuple(shape_of[1:])):
+        fits = col.shape[1:] in ((1,), tuple(shape_of[1:]))
+        if col.shape[0] != shape_of[0] or not fits:
             raise ValueError(f"{_FUNC}: operand of shape {value.shape} does not fit a "
                              f"tile of shape {tuple(shape_of)}")
         return col, [value]
@@ -380,7 +381,8 @@ def _modules(core: _Core):
     ops = {name: _Op(name) for name in list(_BINARY) + list(_UNARY)}
     language = _Namespace(
         "nl", arange=np.arange, par_dim=_ParDim, load=load, store=store,
-        sequential_range=lambda n, **kw: range(n), affine_range=lambda n, **kw: range(n),
+        sequential_range=lambda n, **kw: range(n),
+        affine_range=lambda n, **kw: range(n),
         ndarray=lambda shape, dtype, buffer: _alloc(core, shape, dtype, buffer),
         psum=("psum",), sbuf=("sbuf", 0), **ops)
     isa = _Namespace("nisa", nc_matmul=nc_matmul, tensor_tensor=tensor_tensor,

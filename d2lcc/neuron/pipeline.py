@@ -21,13 +21,13 @@ __teaching__ = ("balanced_stages",)
 
 
 def balanced_stages(times, n_stages):
-    """Split ``times`` into ``n_stages`` contiguous groups minimizing the largest sum."""
+    """Split ``times`` into ``n_stages`` contiguous groups; minimize the largest sum."""
     n = len(times)
     prefix = [0.0]
     for t in times:
         prefix.append(prefix[-1] + t)
     inf = float("inf")
-    # best[s][i]: the smallest possible largest stage over the first i layers in s stages
+    # best[s][i]: smallest possible largest stage, first i layers in s stages
     best = [[inf] * (n + 1) for _ in range(n_stages + 1)]
     cut = [[0] * (n + 1) for _ in range(n_stages + 1)]
     best[0][0] = 0.0
@@ -45,7 +45,7 @@ def balanced_stages(times, n_stages):
 
 
 def partition(times: Sequence[float], n_stages: int) -> list:
-    """Checked :func:`balanced_stages`: ``[(first, end), ...]`` layer ranges per stage."""
+    """Checked :func:`balanced_stages`: ``[(first, end), ...]`` layers of each stage."""
     func = "pipeline.partition"
     times = _times(func, "times", times)
     n_stages = checks.positive_int(func, "n_stages", n_stages, maximum=len(times))

@@ -90,12 +90,35 @@ def sum_to_add():
     return transform
 
 
+def remove_dropout():
+    """A pass that replaces inference-time dropout by its input.
+
+    ONNX ``Dropout`` imports as ``R.nn.dropout``, which returns the output and
+    a mask as a tuple; at inference the output is the input. Left in, it costs
+    a copy, and ``ConvertLayout`` fails on the tuple ("Expected nested to
+    match tuple"), which would keep a whole network (Inception v1) unpacked.
+    """
+    from tvm import relax
+    from tvm.relax.dpl import is_op, is_tuple_get_item, rewrite_call, wildcard
+
+    x = wildcard()
+    pattern = is_tuple_get_item(is_op("relax.nn.dropout")(x), 0)
+
+    @relax.transform.function_pass(opt_level=0, name="RemoveDropout")
+    def transform(func, mod, ctx):
+        return rewrite_call(pattern, lambda expr, matches: matches[x], func)
+
+    return transform
+
+
 def simplify_passes() -> list:
     """Stage 1 after import: inference-only rewrites and constant folding."""
     from tvm import relax
 
     return [
         sum_to_add(),
+        remove_dropout(),
+        relax.transform.DeadCodeElimination(),
         relax.transform.FoldBatchnormToConv2D(),
         relax.transform.DecomposeOpsForInference(),
         relax.transform.CanonicalizeBindings(),
@@ -219,10 +242,37 @@ def schedule_small_kernels(mod: Any):
 
 
 def dlight_pass():
-    """DLight's CPU rules, applied to every kernel no earlier stage scheduled."""
+    """DLight's CPU rules, applied to every kernel no earlier stage scheduled.
+
+    A kernel on which a rule fails (TVM 0.27's ``Reduction`` rule raises a
+    ScheduleError on some fused kernels, e.g. a global average pool fused with
+    an unrelated output) keeps the loops legalization wrote, with a
+    ``RuntimeWarning`` naming it, instead of failing the whole compile.
+    """
+    import warnings
+
+    import tvm
     from tvm.s_tir import dlight
 
-    return dlight.ApplyDefaultSchedule(dlight.cpu.GEMV(), dlight.cpu.Reduction())
+    rules = dlight.ApplyDefaultSchedule(dlight.cpu.GEMV(), dlight.cpu.Reduction())
+
+    def transform(mod, _ctx):
+        updated = tvm.IRModule(dict(mod.functions), attrs=mod.attrs)
+        for gv, func in mod.functions.items():
+            if not isinstance(func, tvm.tirx.PrimFunc):
+                continue
+            try:
+                one = rules(tvm.IRModule({gv: func}))
+            except Exception as err:  # noqa: BLE001 - any rule failure: keep loops
+                first = str(err).strip().splitlines()[-1][:160]
+                warnings.warn(f"dlight_pass: DLight failed on kernel "
+                              f"{gv.name_hint!r}; it keeps its loops ({first})",
+                              RuntimeWarning, stacklevel=2)
+                continue
+            updated[gv] = one[gv]
+        return updated
+
+    return tvm.transform.module_pass(transform, opt_level=0, name="d2lcc.DLight")
 
 
 def _database(database: Any):

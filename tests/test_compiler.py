@@ -202,3 +202,13 @@ def test_has_qnn_ops_refuses_a_non_module(cnn):
     with pytest.raises(TypeError, match="has_qnn_ops: mod"):
         compiler.has_qnn_ops(None)
     assert not compiler.has_qnn_ops(compiler.import_model(cnn[0]))
+
+
+def test_dropout_is_removed_so_inception_convs_get_packed():
+    from d2lcc import zoo
+
+    mod = compiler.prepare(zoo.load("inception_v1", seed=0))
+    names = [gv.name_hint for gv in mod.functions]
+    assert not any("dropout" in n for n in names), names
+    packed = [n for n in names if "conv2d_nchwc" in n]
+    assert len(packed) >= 50, names  # Inception v1 has 57 convolutions

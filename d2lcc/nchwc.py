@@ -303,9 +303,10 @@ def layout_passes(lanes: int) -> list:
 def convert_layout_or_keep(layouts: list[str]):
     """Relax's ``ConvertLayout`` to ``layouts`` for conv2d; on failure, a warning.
 
-    TVM 0.27's ``ConvertLayout`` fails on some graphs (for instance the
-    ``Concat`` of SqueezeNet's fire modules, with "Expected nested to match
-    tuple"). Then the network keeps its layout, every convolution stays in
+    TVM 0.27's ``ConvertLayout`` fails on some graphs (for instance on
+    ``R.nn.dropout``, whose result is a tuple: "Expected nested to match
+    tuple"; :func:`d2lcc.compiler.remove_dropout` removes it before this pass
+    runs). Then the network keeps its layout, every convolution stays in
     NCHW (legalized and scheduled as TVM does it, slower but right), and a
     ``RuntimeWarning`` says so.
     """

@@ -13,7 +13,8 @@ executed notebooks (``_build/eval``) the website renders:
 * a section starts with a title slide; every ``##``/``###`` heading starts a
   slide; each paragraph contributes its first sentence, or the text marked
   with d2lbook's ``[**...**]`` where the author marked some;
-* display math, figures and ``## Summary`` come over whole; each code cell
+* display math, figures and tables join their slide whole, and ``## Summary``
+  gets a slide of its own; each code cell
   becomes a slide with its output as the website shows it (long outputs are
   cut); ``## Exercises`` and later parts of a section are left to the book;
 * the deck is one HTML file with a small inline script (arrow keys, space,
@@ -200,9 +201,11 @@ class Deck:
                     continue
                 if skip or block.startswith(":"):
                     continue
-                if heading == "Summary" or block.startswith(("$$", "![", "|")):
+                if heading == "Summary":
                     flush()
                     self.add(heading, to_html(block, self.titles))
+                elif block.startswith(("$$", "![", "|")):  # whole, beside the text
+                    bullets.append("\n" + block + "\n")
                 elif block.startswith("```"):
                     continue
                 else:

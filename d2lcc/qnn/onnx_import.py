@@ -39,13 +39,14 @@ def _check_inputs(model) -> None:
 
 def _frontend(model):
     """TVM's ONNX importer; an operator it lacks is reported with its nodes' names."""
+    import tvm
     from tvm.relax.frontend import onnx as onnx_frontend
 
     try:
         return onnx_frontend.from_onnx(model, keep_params_in_input=False)
-    except NotImplementedError as err:
-        ops = {n.op_type for n in model.graph.node}
-        missing = [op for op in ops if f"Operator {op} not" in str(err)]
+    except (NotImplementedError, tvm.error.OpNotImplemented) as err:
+        listed = str(err).split(":")[-1].replace(".", " ").replace(",", " ").split()
+        missing = sorted({n.op_type for n in model.graph.node} & set(listed))
         if not missing:
             raise
         node = next(n.name for n in model.graph.node if n.op_type in missing)

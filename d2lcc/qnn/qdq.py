@@ -32,6 +32,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from . import api, api_elementwise
+from .common import check_rule_args
 from .ops import is_qnn_call
 from .params import DTYPE_RANGES, constant_value
 from .transform import rewrite_calls
@@ -59,6 +60,9 @@ def dequantized(expr, lookup: Callable) -> Quantized | None:
     """
     from tvm import relax
 
+    from .. import checks
+
+    checks.function("qnn.qdq.dequantized", "lookup", lookup)
     call = lookup(expr) if isinstance(expr, relax.Var) else expr
     if not is_qnn_call(call, "dequantize"):
         return None
@@ -70,6 +74,12 @@ def dequantized(expr, lookup: Callable) -> Quantized | None:
 
 def ints(values) -> list[int]:
     """A TVM array of integers (an operator attribute) as a list of ints."""
+    import tvm
+
+    if not isinstance(values, (tvm.ir.Array, list, tuple)) or not all(
+            isinstance(v, (tvm.tirx.IntImm, int, np.integer)) for v in values):
+        raise TypeError(f"qnn.qdq.ints: values must be an array of integers, got "
+                        f"{values!r:.60}")
     return [int(v) for v in values]
 
 
@@ -91,7 +101,7 @@ def conv2d_to_integer(bb, call, lookup, out):
     return Quantized(bb.emit(acc), x.scale * w.scale, np.int32(0), axis=1)
 
 
-def matmul_to_integer(bb, call, lookup, out) -> Quantized | None:
+def _matmul_to_integer(bb, call, lookup, out) -> Quantized | None:
     """``R.matmul(dq(a), dq(w).T)`` (Gemm) or ``R.matmul(dq(a), dq(w))`` -> ``qnn.dense``."""
     from tvm import relax
 
@@ -128,7 +138,7 @@ def _elementwise(builder):
     return rule
 
 
-def concat_to_integer(bb, call, lookup, out) -> Quantized | None:
+def _concat_to_integer(bb, call, lookup, out) -> Quantized | None:
     """``R.concat`` of dequantized tensors -> ``qnn.concatenate``."""
     from tvm import relax
 
@@ -147,7 +157,7 @@ def concat_to_integer(bb, call, lookup, out) -> Quantized | None:
     return Quantized(bb.emit(value), out.scale, out.zero_point)
 
 
-def carry_to_integer(bb, call, lookup, out) -> Quantized | None:
+def _carry_to_integer(bb, call, lookup, out) -> Quantized | None:
     """An op that moves values (reshape, max pool, ...) runs on the integers as is.
 
     Exact for per-tensor parameters: ``max`` commutes with the increasing map
@@ -162,7 +172,7 @@ def carry_to_integer(bb, call, lookup, out) -> Quantized | None:
     return Quantized(bb.emit(moved), x.scale, x.zero_point)
 
 
-def identity_to_integer(bb, call, lookup, out) -> Quantized | None:
+def _identity_to_integer(bb, call, lookup, out) -> Quantized | None:
     """``quantize(dequantize(x))`` (with an activation folded in, see the pass)."""
     return dequantized(call, lookup)
 
@@ -183,7 +193,7 @@ def _window_counts(shape, attrs) -> np.ndarray:
     return counts.reshape(1, 1, oh, ow)
 
 
-def avg_pool2d_to_integer(bb, call, lookup, out) -> Quantized | None:
+def _avg_pool2d_to_integer(bb, call, lookup, out) -> Quantized | None:
     """``R.nn.avg_pool2d`` -> exact int32 window sums (a depthwise ``qnn.conv2d``
     with a kernel of ones), divided by the window size in the requantize.
 
@@ -211,7 +221,7 @@ def avg_pool2d_to_integer(bb, call, lookup, out) -> Quantized | None:
     return Quantized(bb.emit(value), out.scale, out.zero_point)
 
 
-def mean_to_integer(bb, call, lookup, out) -> Quantized | None:
+def _mean_to_integer(bb, call, lookup, out) -> Quantized | None:
     """``R.mean(x, axis=[2, 3])`` (a global average pool) -> an int32 sum.
 
     ``mean = scale * (sum - n * zero_point) / n`` over the ``n`` elements.
@@ -234,14 +244,14 @@ def mean_to_integer(bb, call, lookup, out) -> Quantized | None:
 #: :class:`Quantized` integer result (or None to leave the call in float).
 RULES: dict[str, Callable] = {
     "relax.nn.conv2d": conv2d_to_integer,
-    "relax.matmul": matmul_to_integer,
+    "relax.matmul": _matmul_to_integer,
     "relax.add": _elementwise(api_elementwise.add),
     "relax.multiply": _elementwise(api_elementwise.mul),
-    "relax.concat": concat_to_integer,
-    "relax.nn.avg_pool2d": avg_pool2d_to_integer,
-    "relax.mean": mean_to_integer,
-    "relax.qnn.dequantize": identity_to_integer,
-    **{name: carry_to_integer for name in (
+    "relax.concat": _concat_to_integer,
+    "relax.nn.avg_pool2d": _avg_pool2d_to_integer,
+    "relax.mean": _mean_to_integer,
+    "relax.qnn.dequantize": _identity_to_integer,
+    **{name: _carry_to_integer for name in (
         "relax.nn.max_pool2d", "relax.reshape", "relax.permute_dims",
         "relax.squeeze", "relax.expand_dims", "relax.flatten")},
 }
@@ -249,7 +259,7 @@ RULES: dict[str, Callable] = {
 ACCUMULATORS = ("relax.nn.conv2d", "relax.matmul")
 
 
-class Output(NamedTuple):
+class _Output(NamedTuple):
     """The parameters of the ``qnn.quantize`` being rewritten."""
 
     scale: np.ndarray
@@ -321,15 +331,26 @@ def quantize_to_integer(bb, call, lookup, rules: dict | None = None):
     """Rewrite ``qnn.quantize(f(dequantized...))`` into integer operators.
 
     Returns the integer expression (``call`` itself where no rule applies).
+    ``rules`` is a dict like :data:`RULES` (the default).
     """
     from tvm import relax
+
+    from .. import checks
+
+    func = "qnn.qdq.quantize_to_integer"
+    check_rule_args(func, bb, call)
+    checks.function(func, "lookup", lookup)
+    if rules is not None and not isinstance(rules, dict):
+        raise TypeError(f"{func}: rules must be a dict, got {type(rules).__name__}")
+    if not is_qnn_call(call, "quantize"):
+        raise ValueError(f"{func}: call must call qnn.quantize")
 
     scale, zero = constant_value(call.args[1]), constant_value(call.args[2])
     out_dtype = str(call.attrs["out_dtype"])
     if scale is None or zero is None or scale.size != 1 or out_dtype not in (
             "int8", "uint8"):
         return call
-    out = Output(scale.reshape(()), zero.reshape(()), out_dtype)
+    out = _Output(scale.reshape(()), zero.reshape(()), out_dtype)
     src = _call(call.args[0], lookup)
     if src is None:
         return call

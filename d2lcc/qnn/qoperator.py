@@ -37,7 +37,7 @@ CARRIERS = ("MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze"
             "Identity", "Slice", "Gather", "Split")
 
 
-class Rewriter:
+class _Rewriter:
     """The state of one rewrite: the model's constants, new nodes and initializers."""
 
     def __init__(self, model):
@@ -61,9 +61,9 @@ class Rewriter:
             raise ValueError(f"qnn.onnx_import: {node.op_type} node {node.name!r} has "
                              f"no {what} (input {index})")
         if name not in self.constants:
-            raise ValueError(f"qnn.onnx_import: {node.op_type} node {node.name!r}: "
-                             f"{what} {name!r} must be a constant (an initializer), "
-                             "not computed by the graph")
+            raise ValueError(f"qnn.onnx_import: {node.op_type} node {node.name!r} "
+                             f"needs {name!r} to be an initializer (its {what} must "
+                             "be a constant, not computed by the graph)")
         return name
 
     def fresh(self, base: str) -> str:
@@ -116,7 +116,7 @@ def _attrs(node) -> dict[str, Any]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _bias(rw: Rewriter, node, b: int, s_in: str, s_w: str) -> str | None:
+def _bias(rw: _Rewriter, node, b: int, s_in: str, s_w: str) -> str | None:
     """Dequantize an int32 bias whose scale is ``s_in * s_w`` (zero point 0)."""
     name = rw.const(node, b, "bias", optional=True)
     if name is None:
@@ -131,12 +131,12 @@ def _bias(rw: Rewriter, node, b: int, s_in: str, s_w: str) -> str | None:
     return out
 
 
-def _weight_axis(rw: Rewriter, node, s: int, axis: int) -> int:
+def _weight_axis(rw: _Rewriter, node, s: int, axis: int) -> int:
     """The DequantizeLinear axis of a weight: ``axis`` if per channel, else 1."""
     return axis if np.size(rw.constants[rw.const(node, s, "scale")]) > 1 else 1
 
 
-def _conv(rw: Rewriter, node, attrs) -> None:
+def _conv(rw: _Rewriter, node, attrs) -> None:
     x = rw.dequantize(node, node.input[0], 1, 2)
     w = rw.dequantize(node, node.input[3], 4, 5, _weight_axis(rw, node, 4, 0))
     b = _bias(rw, node, 8, rw.const(node, 1, "scale"), rw.const(node, 4, "scale"))
@@ -145,7 +145,7 @@ def _conv(rw: Rewriter, node, attrs) -> None:
     rw.quantize(node, y, 6, 7, node.output[0])
 
 
-def _matmul(rw: Rewriter, node, _attrs) -> None:
+def _matmul(rw: _Rewriter, node, _attrs) -> None:
     a = rw.dequantize(node, node.input[0], 1, 2)
     b = rw.dequantize(node, node.input[3], 4, 5, _weight_axis(rw, node, 4, 1))
     y = rw.fresh(f"{node.output[0]}_float")
@@ -153,7 +153,7 @@ def _matmul(rw: Rewriter, node, _attrs) -> None:
     rw.quantize(node, y, 6, 7, node.output[0])
 
 
-def _gemm(rw: Rewriter, node, attrs) -> None:
+def _gemm(rw: _Rewriter, node, attrs) -> None:
     if attrs.get("alpha", 1.0) != 1.0:
         raise ValueError(f"qnn.onnx_import: QGemm node {node.name!r}: only alpha=1 "
                          f"is supported, got {attrs['alpha']}")
@@ -170,7 +170,7 @@ def _gemm(rw: Rewriter, node, attrs) -> None:
         rw.quantize(node, y, 7, 8, node.output[0])
 
 
-def _binary(rw: Rewriter, node, _attrs) -> None:
+def _binary(rw: _Rewriter, node, _attrs) -> None:
     a = rw.dequantize(node, node.input[0], 1, 2)
     b = rw.dequantize(node, node.input[3], 4, 5)
     y = rw.fresh(f"{node.output[0]}_float")
@@ -178,7 +178,7 @@ def _binary(rw: Rewriter, node, _attrs) -> None:
     rw.quantize(node, y, 6, 7, node.output[0])
 
 
-def _concat(rw: Rewriter, node, attrs) -> None:
+def _concat(rw: _Rewriter, node, attrs) -> None:
     if (len(node.input) - 2) % 3 or len(node.input) < 5:
         raise ValueError(f"qnn.onnx_import: QLinearConcat node {node.name!r} needs "
                          "(y_scale, y_zero_point) then triples (x, scale, zero "
@@ -190,7 +190,7 @@ def _concat(rw: Rewriter, node, attrs) -> None:
     rw.quantize(node, y, 0, 1, node.output[0])
 
 
-def _unary(rw: Rewriter, node, attrs) -> None:
+def _unary(rw: _Rewriter, node, attrs) -> None:
     """QLinear{GlobalAveragePool, AveragePool, Sigmoid, LeakyRelu, Softmax}."""
     attrs.pop("opset", None)  # QLinearSoftmax's: the Softmax opset it follows
     if attrs.pop("channels_last", 0):
@@ -210,7 +210,7 @@ _REWRITES: dict[str, Callable] = {
 }  # fmt: skip
 
 
-def _activation(rw: Rewriter, node) -> bool:
+def _activation(rw: _Rewriter, node) -> bool:
     """Give Relu/Clip on an integer tensor the DQ/Q pair of that tensor's parameters."""
     source = node.input[0]
     if source not in rw.params:
@@ -226,13 +226,13 @@ def _activation(rw: Rewriter, node) -> bool:
     return True
 
 
-def _check_qdq_node(rw: Rewriter, node) -> None:
+def _check_qdq_node(rw: _Rewriter, node) -> None:
     """QuantizeLinear/DequantizeLinear: constant scale and zero point."""
     rw.const(node, 1, "scale")
     rw.const(node, 2, "zero point", optional=True)
 
 
-def _track(rw: Rewriter, node) -> None:
+def _track(rw: _Rewriter, node) -> None:
     """Record the parameters of integer tensors that QDQ and carrier nodes make."""
     if node.op_type == "QuantizeLinear":
         zero = node.input[2] if len(node.input) > 2 else None
@@ -261,7 +261,7 @@ def to_qdq(model) -> Any:
     if not isinstance(model, onnx.ModelProto):
         raise TypeError(f"qnn.qoperator.to_qdq: model must be an onnx.ModelProto, "
                         f"got {type(model).__name__}")
-    rw = Rewriter(model)
+    rw = _Rewriter(model)
     for node in model.graph.node:
         if node.op_type in _REWRITES:
             _REWRITES[node.op_type](rw, node, _attrs(node))

@@ -16,30 +16,22 @@ per-target work of that idea for the book's section "One Model, Many Targets":
 - :func:`build` does all of it for one target and returns an :class:`Artifact`,
   a row of the section's table (:func:`table`).
 
-Trainium is no LLVM target: TVM's ``trn`` backend turns TIRx kernels that place
-their data in Trainium's on-chip memories (SBUF, PSUM) and call NKI
-instructions into NKI kernel source. :func:`dense_bias_nki` is the small CNN's
-classifier written that way, :func:`nki_source` compiles it, and
-:func:`run_nki_numpy` executes the generated source on NumPy stand-ins for the
-few NKI calls it uses, since the Neuron compiler and hardware are not at hand.
+Trainium is no LLVM target: its kernels are TIRx written for its on-chip
+memories, which :mod:`d2lcc.neuron` builds and runs on a NumPy model.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Sequence
-
-import numpy as np
 
 from . import checks
 from . import target as targets
-from .machine import Machine
+from .machine import FEATURES, Machine
 
 __teaching__ = ("can_run",)
 
@@ -70,13 +62,8 @@ _FAMILY_PATTERNS = {name: re.compile(p) for name, p in INSTRUCTION_FAMILIES.item
 # platform.machine() and LLVM triples spell the two architectures several ways.
 _ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}
 
-#: Bytes of SBUF per partition on a Trainium (trn1) NeuronCore, the limit the
-#: kernel of :func:`dense_bias_nki` must fit (TVM's ``aws/trn1`` target tags).
-TRN_SBUF_BYTES = 196608
-#: Partitions of SBUF: the contraction length of one NKI matmul tile.
-TRN_PARTITIONS = 128
-#: Largest free size of the moving operand of one NKI matmul.
-TRN_MOVING_FREE = 512
+#: Largest artifact an :class:`Artifact` describes (1 TiB would be a typo).
+MAX_ARTIFACT_BYTES = 2**39
 
 
 def arch_name(name: str) -> str:
@@ -92,7 +79,7 @@ def _llvm_target(func: str, target: Any):
     if str(target.kind.name) != "llvm":
         raise ValueError(f"{func}: target kind {str(target.kind.name)!r} is not an "
                          "LLVM CPU target; Trainium ('trn') takes TIRx kernels "
-                         "(see artifacts.nki_source)")
+                         "(see d2lcc.neuron.codegen)")
     return target
 
 
@@ -125,7 +112,7 @@ def required_features(target: Any) -> tuple[str, ...]:
 
 # Same code as d2lcc.artifacts.can_run; edit it here and re-run.
 def can_run(arch: str, needs: Sequence[str], machine: Machine) -> tuple[bool, str]:
-    """Whether code for ``arch`` using features ``needs`` runs on ``machine``, and why."""
+    """Whether code for ``arch`` that uses ``needs`` runs on ``machine``, and why."""
     if arch != arch_name(machine.arch):
         return False, f"{arch} code; this machine is {arch_name(machine.arch)}"
     missing = [feature for feature in needs if not machine.has(feature)]
@@ -171,7 +158,7 @@ def instruction_families(asm: str) -> dict[str, int]:
 
 
 def cross_compile(model: Any, target: Any, *, schedules: str = "book"):
-    """Compile ``model`` for LLVM ``target`` like :func:`d2lcc.compile`, without loading.
+    """Compile ``model`` for an LLVM ``target`` like :func:`d2lcc.compile`, unloaded.
 
     Returns ``(scheduled, executable)``: the scheduled Relax module (its
     TensorIR functions are the kernels) and what ``tvm.compile`` returned,
@@ -259,9 +246,18 @@ class Artifact:
         for name in ("name", "mcpu", "arch", "reason"):
             checks.string(func, name, getattr(self, name))
         self.path = _path(func, "path", self.path)
-        checks.nonnegative_int(func, "size", self.size, maximum=2**40)
-        checks.nonnegative_int(func, "kernels", self.kernels)
+        if not self.path.is_file():
+            raise ValueError(f"{func}: path={str(self.path)!r} is not a file")
+        checks.positive_int(func, "size", self.size, maximum=MAX_ARTIFACT_BYTES)
+        checks.positive_int(func, "kernels", self.kernels)
         checks.boolean(func, "runs_here", self.runs_here)
+        if isinstance(self.needs, (str, bytes)) or \
+                not isinstance(self.needs, (tuple, list)):
+            raise TypeError(f"{func}: needs must be a tuple of feature names, "
+                            f"got {type(self.needs).__name__}")
+        for i, feature in enumerate(self.needs):
+            checks.one_of(func, f"needs[{i}]", feature, FEATURES)
+        self.needs = tuple(self.needs)
         if not isinstance(self.instructions, dict) or \
                 set(self.instructions) != set(INSTRUCTION_FAMILIES):
             raise ValueError(f"{func}: instructions must be a dict with keys "
@@ -316,181 +312,3 @@ def table(rows: Sequence[Artifact]) -> str:
     return "\n".join("  ".join(cell.rjust(w) if i > 2 else cell.ljust(w)
                                for i, (cell, w) in enumerate(zip(line, widths)))
                      for line in [head, *body])
-
-
-def dense_bias_nki(k: int, n: int):
-    """The layer ``y = x @ w + b`` (x: 1 x k, w: k x n, b: n) as a Trainium kernel.
-
-    A TIRx function whose buffers live in Trainium's memories: the ``k`` inputs
-    and the weights are loaded into SBUF with the contraction axis across the
-    128 partitions (``k / 128`` tiles), an NKI matmul per tile accumulates in a
-    PSUM tile, the bias is added on the way back to SBUF, and the row is stored.
-    ``k`` must be a multiple of 128; ``n`` at most 512 (the largest moving tile),
-    and the tiles must fit the :data:`TRN_SBUF_BYTES` of a partition.
-    """
-    from tvm.script import tirx as T
-
-    func = "artifacts.dense_bias_nki"
-    k = checks.positive_int(func, "k", k, maximum=TRN_PARTITIONS * 4096)
-    checks.multiple_of(func, "k", k, TRN_PARTITIONS, "the 128 SBUF partitions")
-    n = checks.positive_int(func, "n", n, maximum=TRN_MOVING_FREE)
-    kt = k // TRN_PARTITIONS
-    per_partition = 4 * (kt + kt * n + 2 * n)
-    if per_partition > TRN_SBUF_BYTES:
-        raise ValueError(f"{func}: k={k}, n={n} need {per_partition} bytes of each "
-                         f"SBUF partition, more than its {TRN_SBUF_BYTES}")
-
-    @T.prim_func
-    def dense_bias(x: T.Buffer((1, k)), w: T.Buffer((k, n)), b: T.Buffer((n,)),
-                   y: T.Buffer((1, n))):
-        T.func_attr({"num_inputs": 3})
-        T.device_entry()
-        x_sb = T.alloc_buffer((128, kt, 1), "float32", scope="trn.sbuf")
-        w_sb = T.alloc_buffer((128, kt, n), "float32", scope="trn.sbuf")
-        b_sb = T.alloc_buffer((1, n), "float32", scope="trn.sbuf")
-        acc = T.alloc_buffer((1, 1, n), "float32", scope="trn.psum")
-        y_sb = T.alloc_buffer((1, n), "float32", scope="trn.sbuf")
-        for t in range(kt):  # one load per tile: partition p holds x[t * 128 + p]
-            with T.attr(0, "tensorized_nki_instruction", 1):
-                for p in range(128):
-                    T.nki.load(x_sb[p, t, 0], x[0, t * 128 + p])
-        for t in range(kt):
-            with T.attr(0, "tensorized_nki_instruction", 1):
-                for p, j in T.grid(128, n):
-                    T.nki.load(w_sb[p, t, j], w[t * 128 + p, j])
-        with T.attr(0, "tensorized_nki_instruction", 1):
-            for j in range(n):
-                T.nki.load(b_sb[0, j], b[j])
-        with T.attr(0, "tensorized_nki_instruction", 1):
-            for j in range(n):
-                T.nki.memset(acc[0, 0, j], T.float32(0.0))
-        for t in range(kt):  # acc += x_tile.T @ w_tile on the Tensor Engine
-            with T.attr(0, "tensorized_nki_instruction", 1):
-                for j, p in T.grid(n, 128):
-                    T.nki.matmul(acc[0, 0, j], x_sb[p, t, 0], w_sb[p, t, j], 1)
-        with T.attr(0, "tensorized_nki_instruction", 1):
-            for j in range(n):
-                T.nki.tensortensor(y_sb[0, j], acc[0, 0, j], b_sb[0, j], "add")
-        with T.attr(0, "tensorized_nki_instruction", 1):
-            for j in range(n):
-                T.nki.store(y[0, j], y_sb[0, j])
-
-    return dense_bias
-
-
-def nki_source(func: Any, target: Any = None) -> str:
-    """Compile a Trainium TIRx kernel with TVM's ``trn`` pipeline; return the NKI source.
-
-    ``target`` is a ``trn`` target, :func:`d2lcc.target.named` ``("trainium")``
-    by default. Nothing runs: the source is Python for the Neuron compiler.
-    """
-    import tvm
-
-    name = "artifacts.nki_source"
-    if not isinstance(func, tvm.tirx.PrimFunc):
-        raise TypeError(f"{name}: func must be a tvm.tirx.PrimFunc, "
-                        f"got {type(func).__name__}")
-    target = targets.resolve(target if target is not None else
-                             targets.NAMED_TARGETS["trainium"], name)
-    if str(target.kind.name) != "trn":
-        raise ValueError(f"{name}: target kind {str(target.kind.name)!r} is not "
-                         "'trn' (Trainium)")
-    with target:
-        executable = tvm.compile(tvm.IRModule({"main": func}), tir_pipeline="trn")
-    sources = [m.inspect_source() for m in executable.mod.imports if m.kind == "nki"]
-    if not sources:
-        raise ValueError(f"{name}: TVM produced no NKI module for func (it placed "
-                         "no code on the device; is the body under T.device_entry()?)")
-    return sources[0]
-
-
-class _DeviceTensor:
-    """A kernel argument in device memory: indexing it names a region to load/store."""
-
-    def __init__(self, array: np.ndarray):
-        self.array = array
-
-    def reshape(self, shape):
-        return _DeviceTensor(self.array.reshape(shape))  # a view of the same memory
-
-    def __getitem__(self, index):
-        return self.array, index
-
-
-def _load(region):
-    array, index = region
-    return array[index].copy()
-
-
-def _store(region, value):
-    array, index = region
-    array[index] = value
-
-
-def _nc_matmul(stationary, moving):
-    """NKI's Tensor Engine matmul, stationary.T @ moving, with its tile limits."""
-    if stationary.shape[0] != moving.shape[0] or stationary.shape[0] > 128:
-        raise ValueError(f"nc_matmul: partition sizes {stationary.shape[0]} and "
-                         f"{moving.shape[0]} must be equal and at most 128")
-    if math.prod(stationary.shape[1:]) > 128 or math.prod(moving.shape[1:]) > 512:
-        raise ValueError(f"nc_matmul: free sizes of {stationary.shape} and "
-                         f"{moving.shape} exceed 128 and 512")
-    return np.tensordot(stationary, moving, axes=(0, 0))
-
-
-def _nki_namespace() -> dict[str, Any]:
-    """NumPy stand-ins for the NKI names the kernels of this module use."""
-    same = lambda f: f  # noqa: E731 - decorators that change nothing here
-    nl = SimpleNamespace(
-        arange=np.arange, par_dim=lambda size: size, psum="psum", add=np.add,
-        ndarray=lambda shape, dtype, buffer=None: np.full(shape, np.nan, dtype),
-        sequential_range=lambda size, **_: range(size), load=_load, store=_store)
-    nisa = SimpleNamespace(nc_matmul=_nc_matmul, tensor_copy=np.copy,
-                           tensor_tensor=lambda a, b, op: op(a, b))
-    compiler = SimpleNamespace(enable_stack_allocator=same,
-                               skip_middle_end_transformations=same)
-    return {"np": np, "math": math, "nl": nl, "nisa": nisa,
-            "nki": SimpleNamespace(language=nl, compiler=compiler),
-            "nt": SimpleNamespace(mutable_tensor=None),
-            "ncc": SimpleNamespace(sbuf=SimpleNamespace(mod_alloc=lambda **_: "sbuf")),
-            "baremetal": lambda **_: same}
-
-
-def run_nki_numpy(source: str, inputs: Sequence[np.ndarray],
-                  out_shape: Sequence[int]) -> np.ndarray:
-    """Execute NKI kernel ``source`` on NumPy stand-ins; return the float32 output.
-
-    The source's imports are dropped and its ``nl``/``nisa`` calls run as
-    NumPy: loads and stores copy regions of the arguments, ``nc_matmul`` is
-    ``stationary.T @ moving`` (refusing tiles larger than the Tensor Engine
-    takes), SBUF and PSUM tiles start as NaN so that a read before a write
-    shows. It checks the index arithmetic and data flow TVM generated, not
-    the Neuron compiler nor the chip. Only the calls :func:`dense_bias_nki`'s
-    kernel makes are modelled; any other raises ``ValueError``.
-    """
-    func = "artifacts.run_nki_numpy"
-    checks.string(func, "source", source)
-    found = re.search(r"^def (\w+)\(", source, re.MULTILINE)
-    if found is None:
-        raise ValueError(f"{func}: source defines no kernel function")
-    if isinstance(inputs, np.ndarray) or not isinstance(inputs, (list, tuple)):
-        raise TypeError(f"{func}: inputs must be a list of arrays, "
-                        f"got {type(inputs).__name__}")
-    arrays = [checks.array(func, f"inputs[{i}]", x, dtypes=["float32"], finite=True)
-              for i, x in enumerate(inputs)]
-    out = np.full(checks.shape(func, "out_shape", out_shape), np.nan, "float32")
-    code = "\n".join(line for line in source.splitlines()
-                     if not line.startswith(("import ", "from ")))
-    namespace = _nki_namespace()
-    try:
-        exec(compile(code, "<nki kernel>", "exec"), namespace)  # noqa: S102
-        kernel = namespace[found.group(1)]
-        kernel(*(_DeviceTensor(np.ascontiguousarray(a)) for a in arrays),
-               _DeviceTensor(out))
-    except AttributeError as err:
-        raise ValueError(f"{func}: the kernel uses an NKI name the NumPy stand-ins "
-                         f"do not model ({err})") from None
-    except (IndexError, TypeError) as err:
-        raise ValueError(f"{func}: the kernel does not fit its arguments "
-                         f"({type(err).__name__}: {err})") from None
-    return out

@@ -21,6 +21,9 @@ written, documented and tested once. One module per idea, in book order:
   and a per-kernel profile of where its time goes.
 - :mod:`d2lcc.qnn`: the QNN dialect on Relax, its lowering and QNN-level passes.
 - :mod:`d2lcc.passes`: passes and instruments from the pass chapter.
+- :mod:`d2lcc.int8`: int8 kernels on the CPU's dot-product instructions (x86, Arm).
+- :mod:`d2lcc.byoc`: Bring Your Own Codegen: patterns, partitioning, a C codegen
+  and a BLAS library dispatch.
 
 Submodules load on first use (``d2lcc.bench`` imports :mod:`d2lcc.bench`), so
 ``import d2lcc`` is fast and imports neither TVM nor matplotlib.

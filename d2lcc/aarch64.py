@@ -96,6 +96,17 @@ class Crashed(RuntimeError):
 
     def __init__(self, message: str, returncode: int, signal_name: str | None,
                  stderr: str):
+        func = "aarch64.Crashed"
+        checks.string(func, "message", message)
+        checks.integer(func, "returncode", returncode, minimum=-255, maximum=255)
+        if returncode == 0:
+            raise ValueError(f"{func}: returncode=0 means the process succeeded")
+        if signal_name is not None:
+            checks.one_of(func, "signal_name", signal_name,
+                          [s.name for s in signal.Signals])
+        if not isinstance(stderr, str):
+            raise TypeError(f"{func}: stderr must be a str, got "
+                            f"{type(stderr).__name__}")
         super().__init__(message)
         self.returncode = returncode
         self.signal = signal_name
@@ -178,7 +189,7 @@ def availability() -> Availability:
                             f"{SETUP} (as root on Debian/Ubuntu it installs it)")
     if _emulated_python() is None:
         return Availability("unavailable", f"no emulated Python in {cache_dir()}; "
-                            f"run {SETUP} to download it (about 125 MB)")
+                            f"run {SETUP} to download it (about 120 MB)")
     return Availability("emulated", f"{Path(qemu()).name} with the arm64 Python and "
                         f"TVM in {cache_dir()}")
 

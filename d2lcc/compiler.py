@@ -388,11 +388,11 @@ def optimize(model: Any, target: Any = None, *, schedules: str = "book",
         with target, database:
             mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(mod)
     if schedules == "book":
-        mod = nchwc.schedule_module(mod)
         from .int8 import x86
 
         if x86.isa_of(target) is not None:  # int8 kernels of a quantized model
             mod = x86.schedule_module(mod, target)
+        mod = nchwc.schedule_module(mod)
     if tune_trials:
         folder = work_dir or Path(tempfile.mkdtemp(prefix="d2lcc-"))
         tuned = tune_network(mod, target, folder, tune_trials)

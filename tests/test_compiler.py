@@ -210,5 +210,6 @@ def test_dropout_is_removed_so_inception_convs_get_packed():
     mod = compiler.prepare(zoo.load("inception_v1", seed=0))
     names = [gv.name_hint for gv in mod.functions]
     assert not any("dropout" in n for n in names), names
-    packed = [n for n in names if "conv2d_nchwc" in n]
-    assert len(packed) >= 50, names  # Inception v1 has 57 convolutions
+    convs = [n for n in names if "conv2d" in n]
+    assert len(convs) >= 40, names  # 57 convolutions, some of the same shape
+    assert all("conv2d_nchwc" in n for n in convs), names  # every one packed

@@ -102,7 +102,7 @@ def conv2d_to_integer(bb, call, lookup, out):
 
 
 def _matmul_to_integer(bb, call, lookup, out) -> Quantized | None:
-    """``R.matmul(dq(a), dq(w).T)`` (Gemm) or ``R.matmul(dq(a), dq(w))`` -> ``qnn.dense``."""
+    """``R.matmul(dq(a), dq(w).T)`` (Gemm) or ``R.matmul(dq(a), dq(w))`` -> dense."""
     from tvm import relax
 
     a = dequantized(call.args[0], lookup)
@@ -134,7 +134,7 @@ def _elementwise(builder):
                         out.scale, out.zero_point)
         return Quantized(bb.emit(value), out.scale, out.zero_point)
 
-    rule.__doc__ = f"Elementwise float op on dequantized inputs -> ``{builder.__name__}``."
+    rule.__doc__ = f"Elementwise op on dequantized inputs -> ``{builder.__name__}``."
     return rule
 
 
@@ -289,7 +289,8 @@ def _activation_range(src, out: Output) -> tuple[Any, tuple[int, int] | None]:
     if name == "relax.nn.relu":
         return src.args[0], (max(lo_q, zero), hi_q)
     if name == "relax.clip":
-        lo, hi = (float(arg.value.value) for arg in src.args[1:3])
+        values = [getattr(arg.value, "value", arg.value) for arg in src.args[1:3]]
+        lo, hi = (float(v) for v in values)
         bounds = [zero + int(np.round(np.float32(v) / out.scale)) for v in (lo, hi)]
         return src.args[0], (max(lo_q, bounds[0]), min(hi_q, bounds[1]))
     return None, None

@@ -84,7 +84,7 @@ class _Rewriter:
                                            **attrs))
 
     def dequantize(self, node, x: str, s: int, z: int, axis: int = 1) -> str:
-        """Emit DequantizeLinear of input ``x`` with the constant inputs ``s``, ``z``."""
+        """Emit DequantizeLinear of ``x`` with the constant inputs ``s``, ``z``."""
         scale = self.const(node, s, "scale")
         zero = self.const(node, z, "zero point", optional=True)
         out = self.fresh(f"{x}_dq")
@@ -93,7 +93,7 @@ class _Rewriter:
         return out
 
     def quantize(self, node, value: str, s: int, z: int, out: str) -> None:
-        """Emit QuantizeLinear of ``value`` into ``out`` with the constants ``s``, ``z``."""
+        """Emit QuantizeLinear of ``value`` into ``out`` (constants ``s``, ``z``)."""
         scale = self.const(node, s, "scale")
         zero = self.const(node, z, "zero point", optional=True)
         self.emit("QuantizeLinear", [value, scale] + ([zero] if zero else []), [out])
@@ -284,7 +284,8 @@ def to_qdq(model) -> Any:
     out.graph.initializer.extend(numpy_helper.from_array(v, k)
                                  for k, v in rw.new_inits.items())
     del out.opset_import[:]
-    out.opset_import.extend(o for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    out.opset_import.extend(o for o in model.opset_import
+                            if o.domain in ("", "ai.onnx"))
     if not any(o.domain in ("", "ai.onnx") for o in out.opset_import):
         out.opset_import.append(helper.make_opsetid("", 13))
     return out

@@ -8,11 +8,12 @@ from onnx import TensorProto, helper, numpy_helper
 
 
 def model(nodes, x_shape, y_shape, inits, opset=13):
-    """A float model ``x -> nodes -> y`` with ``inits`` (name -> array) as initializers."""
+    """A float model ``x -> nodes -> y``; ``inits`` (name -> array) are initializers."""
     graph = helper.make_graph(
         nodes, "m", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)],
-        initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+        initializer=[numpy_helper.from_array(np.asarray(v), k)
+                     for k, v in inits.items()])
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     m.ir_version = 8
     return onnx.shape_inference.infer_shapes(m)

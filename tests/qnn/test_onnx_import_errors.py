@@ -13,7 +13,8 @@ def _model(nodes, inits, inputs=None, x_shape=(1, 4)):
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     graph = helper.make_graph(
         nodes, "g", [x, *(inputs or [])], [y],
-        initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+        initializer=[numpy_helper.from_array(np.asarray(v), k)
+                     for k, v in inits.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     return model

@@ -53,9 +53,11 @@ typing_extensions==$(version typing_extensions 4.15.0)"
 WANT=$(echo "$WHEELS" | tr '\n' ' ')
 
 have_tools() {
-    command -v qemu-aarch64-static > /dev/null && command -v aarch64-linux-gnu-g++ > /dev/null
+    command -v qemu-aarch64-static > /dev/null &&
+        command -v aarch64-linux-gnu-g++ > /dev/null
 }
-if [ -f "$CACHE/READY" ] && grep -qxF "wheels: $WANT" "$CACHE/READY" && have_tools; then
+if [ -f "$CACHE/READY" ] && grep -qxF "wheels: $WANT" "$CACHE/READY" &&
+        have_tools; then
     say "ready (cached in $CACHE)"
     exit 0
 fi
@@ -73,8 +75,8 @@ if ! have_tools; then
             $APT update -q > /dev/null 2>&1 &&
                 $APT install -y -q --no-install-recommends $pkgs > /dev/null 2>&1; }
     fi
-    have_tools || unavailable "qemu-aarch64-static or aarch64-linux-gnu-g++ is missing and" \
-        "could not be installed (needs root and apt-get; on Debian/Ubuntu:" \
+    have_tools || unavailable "qemu-aarch64-static or aarch64-linux-gnu-g++ is" \
+        "missing and could not be installed (needs root and apt-get; on Debian:" \
         "apt-get install qemu-user-static gcc-aarch64-linux-gnu g++-aarch64-linux-gnu)"
 fi
 
@@ -83,8 +85,14 @@ if ! dpkg --print-foreign-architectures 2> /dev/null | grep -qx arm64; then
     [ $ROOT = 1 ] || unavailable "apt does not know arm64 packages and adding the" \
         "architecture needs root (dpkg --add-architecture arm64; apt-get update)"
     say "adding the arm64 architecture to apt (for downloading, not installing)"
-    dpkg --add-architecture arm64 && $APT update -q > /dev/null 2>&1 ||
-        unavailable "dpkg --add-architecture arm64 / apt-get update failed"
+    dpkg --add-architecture arm64
+    if ! $APT update -q > /dev/null 2>&1; then
+        # e.g. a mirror without arm64 packages: leave apt as we found it
+        dpkg --remove-architecture arm64
+        $APT update -q > /dev/null 2>&1
+        unavailable "apt-get update failed after adding the arm64 architecture" \
+            "(does this system's package mirror carry arm64 packages?)"
+    fi
 fi
 PYVER=$(apt-cache depends python3-minimal:arm64 2> /dev/null |
         grep -o 'python3\.[0-9]*-minimal' | head -1 | sed 's/-minimal//')
@@ -123,13 +131,17 @@ mkdir -p "$CACHE/site"
 for whl in "$CACHE"/wheels/*.whl; do
     "$HOST_PY" -m zipfile -e "$whl" "$CACHE/site" || unavailable "unzipping $whl failed"
 done
+rm -rf "$CACHE/wheels"  # unpacked; READY records the versions
 
-# 4. Check: the emulated Python imports TVM's runtime and NumPy.
-say "checking that the emulated Python imports tvm.runtime (takes a few seconds)"
-check=$(QEMU_LD_PREFIX="$CACHE/sysroot" QEMU_CPU=neoverse-n1 PYTHONPATH="$CACHE/site" \
-        PYTHONNOUSERSITE=1 timeout 300 qemu-aarch64-static "$CACHE/sysroot/usr/bin/$PYVER" \
-        -c 'import platform, numpy, tvm.runtime; print(platform.machine(), numpy.__version__)' \
-        2>&1) || unavailable "the emulated Python failed to import tvm.runtime: $check"
+# 4. Check: the emulated Python imports what d2lcc.aarch64's runner uses.
+say "checking that the emulated Python imports numpy and tvm_ffi (a few seconds)"
+probe='import platform, numpy, tvm_ffi; print(platform.machine(), numpy.__version__)'
+check=$(QEMU_LD_PREFIX="$CACHE/sysroot" QEMU_CPU=neoverse-n1 \
+        PYTHONPATH="$CACHE/site" PYTHONNOUSERSITE=1 timeout 300 \
+        qemu-aarch64-static "$CACHE/sysroot/usr/bin/$PYVER" -c "$probe" 2>&1) ||
+    unavailable "the emulated Python failed to import numpy and tvm_ffi: $check"
+[ -f "$CACHE/site/tvm/lib/libtvm_runtime.so" ] ||
+    unavailable "the apache-tvm wheel has no tvm/lib/libtvm_runtime.so"
 {
     echo "python: usr/bin/$PYVER"
     echo "wheels: $WANT"

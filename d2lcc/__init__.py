@@ -22,6 +22,8 @@ written, documented and tested once. One module per idea, in book order:
 - :mod:`d2lcc.qnn`: the QNN dialect on Relax, its lowering and QNN-level passes.
 - :mod:`d2lcc.passes`: passes and instruments from the pass chapter.
 - :mod:`d2lcc.int8`: int8 kernels on the CPU's dot-product instructions (x86, Arm).
+- :mod:`d2lcc.artifacts`: one model compiled for many targets, and what each
+  artifact needs to run.
 - :mod:`d2lcc.byoc`: Bring Your Own Codegen: patterns, partitioning, a C codegen
   and a BLAS library dispatch.
 

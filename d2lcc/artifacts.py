@@ -158,28 +158,22 @@ def instruction_families(asm: str) -> dict[str, int]:
 
 
 def cross_compile(model: Any, target: Any, *, schedules: str = "book"):
-    """Compile ``model`` for an LLVM ``target`` like :func:`d2lcc.compile`, unloaded.
+    """Compile ``model`` for an LLVM ``target`` with :func:`d2lcc.compile`.
 
     Returns ``(scheduled, executable)``: the scheduled Relax module (its
     TensorIR functions are the kernels) and what ``tvm.compile`` returned,
     ready for :func:`export` and ``executable.mod.imports[0].inspect_source``.
-    ``d2lcc.compile`` also loads the code into this process, which fails for
-    another architecture. The book's schedules (``schedules="book"``) size
-    their vectors for this machine (:func:`d2lcc.cpu.vector_lanes`), not for
-    ``target``.
+    Nothing is loaded into this process (``d2lcc.compile`` loads code on its
+    first call only), so any architecture works. The book's schedules size
+    their vectors for ``target`` (:func:`d2lcc.target.float32_lanes`).
     """
-    import tvm
-
     from . import compiler
 
     func = "artifacts.cross_compile"
     target = _llvm_target(func, target)
     checks.one_of(func, "schedules", schedules, compiler.SCHEDULES)
-    scheduled = compiler.optimize(model, target, schedules=schedules)
-    with target:
-        lower = tvm.transform.Sequential(compiler.lower_passes(target))
-        executable = tvm.compile(scheduled, target=target, relax_pipeline=lower)
-    return scheduled, executable
+    compiled = compiler.compile(model, target, schedules=schedules)
+    return compiled.module, compiled.executable
 
 
 def _path(func: str, name: str, value: Any) -> Path:

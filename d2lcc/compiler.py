@@ -342,7 +342,7 @@ def prepare(model: Any, target: Any = None, *, schedules: str = "book"):
     """
     import tvm
 
-    from . import cpu, nchwc
+    from . import nchwc
 
     mod = import_model(model)
     target = targets.resolve(target, "prepare")
@@ -351,7 +351,7 @@ def prepare(model: Any, target: Any = None, *, schedules: str = "book"):
     passes = (qnn_passes() if quantized else []) + simplify_passes()
     legalize_map = None
     if schedules == "book":
-        passes += nchwc.layout_passes(cpu.vector_lanes())
+        passes += nchwc.layout_passes(targets.float32_lanes(target))
         legalize_map = {"relax.nn.conv2d": nchwc.legalize_conv2d}
         if quantized:
             from .int8 import x86
@@ -568,7 +568,6 @@ class CompiledModel:
 
     def __init__(self, module: Any, executable: Any, target: Any):
         import tvm
-        from tvm import relax
 
         if not isinstance(module, tvm.IRModule):
             raise TypeError(f"CompiledModel: module must be a tvm.IRModule, "
@@ -584,11 +583,24 @@ class CompiledModel:
         self.executable = executable
         self.target = target
         self.device = tvm.cpu()
-        self._vm = relax.VirtualMachine(executable, self.device)
-        self.main = self._vm["main"]
+        self._vm = None  # loaded on first use: code for another CPU never loads here
         params = module["main"].params
         self.input_types = [(tuple(int(d) for d in p.ty.shape), str(p.ty.dtype))
                             for p in params]
+
+    @property
+    def vm(self):
+        """The Relax virtual machine running the code (loaded on first use)."""
+        from tvm import relax
+
+        if self._vm is None:
+            self._vm = relax.VirtualMachine(self.executable, self.device)
+        return self._vm
+
+    @property
+    def main(self):
+        """The compiled ``main`` function (takes and returns TVM tensors)."""
+        return self.vm["main"]
 
     def _tensors(self, inputs: Sequence[np.ndarray]) -> list:
         import tvm
@@ -616,8 +628,8 @@ class CompiledModel:
 
     def timer(self, *inputs: np.ndarray):
         """Return a function of no arguments that runs the network once (for timing)."""
-        tensors = self._tensors(inputs)
-        return lambda: self.main(*tensors)
+        tensors, main = self._tensors(inputs), self.main
+        return lambda: main(*tensors)
 
     def kernels(self) -> list[str]:
         """The names of the module's TensorIR kernels, sorted."""
@@ -653,12 +665,12 @@ class CompiledModel:
                 entry[1] += time.perf_counter() - started.pop()
             return 0
 
-        self._vm.set_instrument(instrument)
+        self.vm.set_instrument(instrument)
         try:
             for _ in range(repeat):
                 self.main(*tensors)
         finally:
-            self._vm.set_instrument(None)
+            self.vm.set_instrument(None)
         total = sum(seconds for _, seconds in totals.values()) or 1.0
         rows = [KernelTime(name, calls // repeat, seconds / repeat, seconds / total)
                 for name, (calls, seconds) in totals.items()]

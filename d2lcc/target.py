@@ -182,3 +182,28 @@ def cascadelake():
 def sapphirerapids():
     """Return the target of an Intel Sapphire Rapids CPU (AVX-512, VNNI, AMX)."""
     return named("sapphirerapids")
+
+
+def float32_lanes(target: Any = None) -> int:
+    """How many float32 values one vector register of ``target``'s CPU holds.
+
+    16 with AVX-512, 8 with AVX2, 4 on AArch64 (NEON) and on x86 CPUs without
+    AVX2. Read from the target's LLVM features, not from this machine, so a
+    network compiled for Cascade Lake gets 512-bit blocks on any machine.
+    ``target`` defaults to this machine (:func:`host`); a non-CPU target
+    raises ``ValueError``.
+    """
+    from tvm.target import codegen
+
+    target = resolve(target, "target.float32_lanes")
+    if str(target.kind.name) != "llvm":
+        raise ValueError(f"target.float32_lanes: target={target} is not a CPU "
+                         "(kind 'llvm') target")
+    triple = str(target.attrs.get("mtriple", "")) if target.attrs else ""
+    if triple.startswith(("aarch64", "arm")):
+        return 4
+    if codegen.target_has_features("avx512f", target):
+        return 16
+    if codegen.target_has_features("avx2", target):
+        return 8
+    return 4

@@ -165,3 +165,23 @@ def test_haswell_and_sapphirerapids_helpers():
 
 def test_trainium_target_is_trn():
     assert str(target.named("trainium").kind.name) == "trn"
+
+
+@pytest.mark.parametrize("name, lanes", [("haswell", 8), ("cascadelake", 16),
+                                         ("alderlake", 8), ("graviton2", 4),
+                                         ("sapphirerapids", 16)])
+def test_float32_lanes_come_from_the_target(name, lanes):
+    assert target.float32_lanes(target.named(name)) == lanes
+
+
+def test_float32_lanes_of_the_host_match_the_machine():
+    from d2lcc import cpu
+
+    assert target.float32_lanes() == cpu.vector_lanes()
+
+
+def test_float32_lanes_refuses_non_cpu_targets():
+    with pytest.raises(ValueError, match="float32_lanes: target=.*not a CPU"):
+        target.float32_lanes(target.named("trainium"))
+    with pytest.raises(TypeError, match="float32_lanes: target"):
+        target.float32_lanes("llvm")

@@ -266,6 +266,10 @@ def schedule_kernel(func: Any):
 
     from .matmul import parallel_pack
 
+    if not is_dense_kernel(func):
+        raise TypeError("dense.schedule_kernel: func must be an unscheduled PrimFunc "
+                        f"that legalize_map wrote (blocks {PACK_BLOCK!r} and "
+                        f"{PRODUCT_BLOCK!r})")
     mr, nr = block_shape(func)
     sch = s_tir.Schedule(func)
     product = sch.get_sblock(PRODUCT_BLOCK)

@@ -214,7 +214,7 @@ def _avg_pool2d_to_integer(bb, call, lookup, out) -> Quantized | None:
     if a.count_include_pad or not any(pad):
         return Quantized(sums, np.float32(x.scale / np.prod(pool)), np.int32(0))
     geometry = (pool, ints(a.strides), pad, ints(a.dilation))
-    counts = _window_counts(ints(x.expr.ty.shape), geometry)
+    counts = _window_counts(ints(list(x.expr.ty.shape.values)), geometry)
     total = bb.emit(api.dequantize(sums, x.scale, 0))
     mean = bb.emit(relax.op.divide(total, relax.const(counts)))
     value = api.quantize(mean, out.scale, out.zero_point, out.dtype, axis=1)

@@ -353,3 +353,40 @@ def test_schedule_refuses_what_it_did_not_write():
     scheduled = dense.schedule_kernel(
         te.create_prim_func([data, weight, dense.dense_compute(data, weight, 8, 6)]))
     assert not dense.is_dense_kernel(scheduled)  # scheduled once, left alone after
+
+
+def _onnx_mlp(w1, b1, w2, b2, batch):
+    """An ONNX MLP as exporters write it: Gemm(transB=1), Relu, Gemm(transB=1)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1),
+             helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], transB=1)]
+    inits = [numpy_helper.from_array(a, name) for name, a in
+             (("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2))]
+    graph = helper.make_graph(
+        nodes, "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, w1.shape[1]])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, w2.shape[0]])],
+        inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_onnx_mlp_both_layers_packed():
+    pytest.importorskip("onnx")
+    from d2lcc import compiler
+
+    rng = _rng(9)
+    w1 = rng.standard_normal((48, 30)).astype(np.float32)  # ONNX [N, K]
+    b1 = rng.standard_normal(48).astype(np.float32)
+    w2 = rng.standard_normal((10, 48)).astype(np.float32)
+    b2 = rng.standard_normal(10).astype(np.float32)
+    x = rng.standard_normal((8, 30)).astype(np.float32)
+    mod = compiler.import_model(_onnx_mlp(w1, b1, w2, b2, batch=8))
+    _, scheduled, compiled = _compile(mod)
+    kernels = _kernels(scheduled)
+    assert sorted(kernels) == ["fused_dense1_add1", "fused_dense_add_relu"], kernels
+    assert not any("transpose" in k or "permute" in k for k in kernels)
+    h = np.maximum(x.astype(np.float64) @ w1.T + b1, 0)
+    np.testing.assert_allclose(compiled(x), h @ w2.T + b2, rtol=1e-4, atol=1e-3)

@@ -56,8 +56,10 @@ def import_model(model: Any):
 #: What :func:`compile` schedules, from least to most: ``"none"`` leaves every
 #: kernel as legalization wrote it (loops in order, no SIMD beyond what LLVM
 #: finds), ``"dlight"`` applies DLight's CPU rules to every kernel, ``"book"``
-#: also packs the convolutions (:mod:`d2lcc.nchwc`) and schedules them like the
-#: operator chapter did.
+#: also packs the convolutions (:mod:`d2lcc.nchwc`) and the batched dense layers
+#: (:mod:`d2lcc.dense`) and schedules them like the operator chapter did, and
+#: gives a quantized model's int8 products the dot-product kernels of
+#: :mod:`d2lcc.int8.x86`.
 SCHEDULES = ("none", "dlight", "book")
 
 
@@ -237,7 +239,12 @@ def schedule_small_kernels(mod: Any):
         if "T_softmax_maxelem" in _block_names(func):
             updated[gv] = func.with_attr("tirx.is_scheduled", True)
         elif _row_times_kn(func):
-            updated[gv] = schedule_row_times_kn(func)
+            try:
+                updated[gv] = schedule_row_times_kn(func)
+            except tvm.s_tir.schedule.ScheduleError:
+                # e.g. an int8 product whose epilogue reads a second producer:
+                # the consumer cannot move under the column loop; DLight's turn.
+                continue
     return updated
 
 
@@ -335,14 +342,15 @@ def prepare(model: Any, target: Any = None, *, schedules: str = "book"):
     """Run stages 1 and 2 of :func:`compile`: the fused module, before any schedule.
 
     With ``schedules="book"`` the convolutions are packed (:mod:`d2lcc.nchwc`)
-    before legalization, and on x86 the int8 products of a quantized model get
+    before legalization, batched dense layers get kernels on packed weights
+    (:mod:`d2lcc.dense`), and on x86 the int8 products of a quantized model get
     kernels on pre-packed weights (:func:`d2lcc.int8.x86.legalize_map`); the
     other settings keep TVM's layouts. A module with QNN operators is lowered
     first (:func:`qnn_passes`).
     """
     import tvm
 
-    from . import nchwc
+    from . import dense, nchwc
 
     mod = import_model(model)
     target = targets.resolve(target, "prepare")
@@ -352,7 +360,8 @@ def prepare(model: Any, target: Any = None, *, schedules: str = "book"):
     legalize_map = None
     if schedules == "book":
         passes += nchwc.layout_passes(targets.float32_lanes(target))
-        legalize_map = {"relax.nn.conv2d": nchwc.legalize_conv2d}
+        legalize_map = dense.legalize_map({"relax.nn.conv2d": nchwc.legalize_conv2d},
+                                          target)
         if quantized:
             from .int8 import x86
 
@@ -375,7 +384,7 @@ def optimize(model: Any, target: Any = None, *, schedules: str = "book",
 
     from tvm import relax
 
-    from . import nchwc
+    from . import dense, nchwc
 
     target = targets.resolve(target, "compile")
     checks.one_of("compile", "schedules", schedules, SCHEDULES)
@@ -393,6 +402,7 @@ def optimize(model: Any, target: Any = None, *, schedules: str = "book",
         if x86.isa_of(target) is not None:  # int8 kernels of a quantized model
             mod = x86.schedule_module(mod, target)
         mod = nchwc.schedule_module(mod)
+        mod = dense.schedule_module(mod, target)
     if tune_trials:
         folder = work_dir or Path(tempfile.mkdtemp(prefix="d2lcc-"))
         tuned = tune_network(mod, target, folder, tune_trials)

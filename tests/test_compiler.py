@@ -51,7 +51,7 @@ def test_replace_prim_func_swaps_one_kernel(cnn):
 
     mod = compiler.optimize(cnn[0])
     name = next(n for n in (gv.name_hint for gv in mod.get_global_vars())
-                if n.startswith("fused_matmul"))
+                if n.startswith(("fused_matmul", "fused_dense")))
     old = mod[name]
     shapes = [(tuple(int(d) for d in p.shape), p.dtype) for p in old.params]
     # A kernel that writes zeros: the network's output must become zeros too.

@@ -48,8 +48,13 @@ Modules
   ``FoldDequantizeQuantize`` (:mod:`~d2lcc.qnn.simplify`). The ``FLegalize``
   attribute uses the same rules, so ``tvm.compile`` also lowers qnn ops.
 - :mod:`~d2lcc.qnn.onnxrt` runs one-node ONNX models in onnxruntime as an
-  independent check; :func:`d2lcc.qnn.onnx_import.from_onnx` imports
-  QuantizeLinear, DequantizeLinear, QLinearConv and QLinearMatMul.
+  independent check.
+- Pre-quantized models: :func:`d2lcc.qnn.from_onnx` imports both formats of
+  onnxruntime's quantizer (:mod:`~d2lcc.qnn.ptq`): QOperator nodes are
+  rewritten to QDQ (:mod:`~d2lcc.qnn.qoperator`), TVM's ONNX frontend imports
+  them, and :mod:`~d2lcc.qnn.qdq` turns dequantize -> float op -> quantize
+  into integer ``qnn`` operators; :mod:`~d2lcc.qnn.evaluate` runs an imported
+  module in NumPy.
 
 Why real operators rather than composite functions
 --------------------------------------------------
@@ -63,14 +68,19 @@ The cost is that the operators exist only in this Python process (registered
 on first use), and TVMScript can print but not parse them back.
 """
 
-from . import fixed_point, onnx_import, onnxrt, ops, params, reference, transform
+from . import (evaluate, fixed_point, onnx_import, onnxrt, ops, params, ptq, qdq,
+               qoperator, reference, transform)
 from .api import conv2d, dense, dequantize, quantize, requantize
 from .api_elementwise import add, concatenate, mul
+from .onnx_import import from_onnx
 
 __all__ = [
     # builders
     "quantize", "dequantize", "requantize", "conv2d", "dense", "add", "mul",
     "concatenate",
+    # import of pre-quantized ONNX models
+    "from_onnx",
     # submodules
-    "fixed_point", "onnx_import", "onnxrt", "ops", "params", "reference", "transform",
+    "evaluate", "fixed_point", "onnx_import", "onnxrt", "ops", "params", "ptq", "qdq",
+    "qoperator", "reference", "transform",
 ]  # fmt: skip

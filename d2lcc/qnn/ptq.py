@@ -161,6 +161,23 @@ def quantize_model(
                      quant_format, activation_type, weight_type, **flags)
 
 
+def _at_least_opset(model, version: int):
+    """``model`` converted to ONNX opset ``version`` if its default opset is older.
+
+    QuantizeLinear/DequantizeLinear exist from opset 10 and take a per-channel
+    ``axis`` from opset 13; onnxruntime's quantizer writes them whatever the
+    model's opset, and a model-zoo network (opset 9) would then not load.
+    """
+    import onnx
+    from onnx import version_converter
+
+    current = max((o.version for o in model.opset_import
+                   if o.domain in ("", "ai.onnx")), default=version)
+    if current >= version:
+        return model
+    return version_converter.convert_version(model, version)
+
+
 def _quantize(model, reader, quant_format: str, activation_type: str,
               weight_type: str, per_channel: bool, reduce_range: bool,
               symmetric_activation: bool):
@@ -173,7 +190,7 @@ def _quantize(model, reader, quant_format: str, activation_type: str,
         # onnxruntime edits a ModelProto it is given (it moves the weights
         # to an external file); a copy on disk keeps the caller's intact
         source, path = (os.path.join(tmp, f) for f in ("float.onnx", "int8.onnx"))
-        onnx.save(model, source)
+        onnx.save(_at_least_opset(model, 13 if per_channel else 10), source)
         q.quantize_static(
             source, path, reader, quant_format=qformat[quant_format],
             per_channel=per_channel, reduce_range=reduce_range,

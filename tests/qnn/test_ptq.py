@@ -125,3 +125,21 @@ def test_bad_input(float_model, data):
         "z", onnx.TensorProto.FLOAT, [1]))
     with pytest.raises(ValueError, match="exactly one non-constant input"):
         f(two_inputs, data)
+
+
+def test_per_channel_qdq_of_an_opset9_model_loads_in_onnxruntime():
+    """Per-channel DequantizeLinear needs opset 13: a zoo network (opset 9) is
+    converted first, or onnxruntime refuses the quantized file."""
+    import onnxruntime as ort
+
+    from d2lcc import zoo
+    from d2lcc.qnn import ptq
+
+    model = zoo.load("squeezenet", seed=0)
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) < 13
+    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    q = ptq.quantize_model(model, x, quant_format="QDQ", per_channel=True)
+    session = ort.InferenceSession(q.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    out = session.run(None, {session.get_inputs()[0].name: x[:1]})[0]
+    assert np.isfinite(out).all()

@@ -13,6 +13,7 @@ PYTEST := $(BIN)/python -m pytest
 
 setup:
 	@VENV=$(VENV) bash tools/setup.sh
+	@VENV=$(VENV) bash tools/setup_aarch64.sh
 
 # Executes only the sections whose markdown or d2lcc changed, then lets d2lbook
 # render the already executed notebooks (it finds none outdated).

@@ -113,6 +113,40 @@ def remove_dropout():
     return transform
 
 
+def power_to_roots():
+    """A pass that writes ``x ** 0.5`` and ``x ** 0.75`` with square roots.
+
+    Local response normalization (Inception v1's LRN) divides by
+    ``(k + a * sum(x * x)) ** 0.75``; a general power calls ``powf`` per
+    element, several times slower than the vector square root. For the
+    non-negative bases LRN produces, ``sqrt(y) * sqrt(sqrt(y))`` is the same
+    number up to rounding; a negative base gives NaN either way.
+    """
+    from tvm import relax
+    from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
+
+    x, exponent = wildcard(), is_const()
+    pattern = is_op("relax.power")(x, exponent)
+
+    def rewrite(expr, matches):
+        value = matches[exponent].value.numpy()
+        if value.size != 1 or str(value.dtype) != "float32":
+            return expr
+        base, e = matches[x], float(value.reshape(()))
+        root = relax.op.sqrt(base)
+        if e == 0.5:
+            return root
+        if e == 0.75:
+            return relax.op.multiply(root, relax.op.sqrt(root))
+        return expr
+
+    @relax.transform.function_pass(opt_level=0, name="PowerToRoots")
+    def transform(func, mod, ctx):
+        return rewrite_call(pattern, rewrite, func)
+
+    return transform
+
+
 def simplify_passes() -> list:
     """Stage 1 after import: inference-only rewrites and constant folding."""
     from tvm import relax
@@ -120,6 +154,7 @@ def simplify_passes() -> list:
     return [
         sum_to_add(),
         remove_dropout(),
+        power_to_roots(),
         relax.transform.DeadCodeElimination(),
         relax.transform.FoldBatchnormToConv2D(),
         relax.transform.DecomposeOpsForInference(),

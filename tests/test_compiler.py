@@ -213,3 +213,34 @@ def test_dropout_is_removed_so_inception_convs_get_packed():
     convs = [n for n in names if "conv2d" in n]
     assert len(convs) >= 40, names  # 57 convolutions, some of the same shape
     assert all("conv2d_nchwc" in n for n in convs), names  # every one packed
+
+
+def test_power_to_roots_rewrites_lrn_and_keeps_its_values():
+    import onnxruntime as ort
+    import tvm
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("LRN", ["x"], ["y"], size=5, alpha=1e-4, beta=0.75,
+                            bias=1.0)
+    info = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 16, 7, 7])
+            for n in ("x", "y")]
+    model = helper.make_model(helper.make_graph([node], "g", info[:1], info[1:]),
+                              opset_imports=[helper.make_opsetid("", 13)])
+    mod = tvm.transform.Sequential([compiler.power_to_roots()])(
+        compiler.import_model(model))
+    ops = d2lcc.ir.op_names(mod)
+    assert "power" not in ops and ops.count("sqrt") == 2, ops
+    x = np.random.default_rng(0).standard_normal((1, 16, 7, 7)).astype(np.float32)
+    session = ort.InferenceSession(model.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    compiled = d2lcc.compile(model)
+    np.testing.assert_allclose(compiled(x), session.run(None, {"x": x})[0],
+                               rtol=1e-5, atol=1e-7)
+    # At the edges, against LRN's definition (onnxruntime's running window sum
+    # turns inf - inf into NaN in channels the inf is not in).
+    x[0, 0, 0, :3] = [np.inf, np.nan, 3e38]
+    with np.errstate(over="ignore", invalid="ignore"):
+        square = np.pad(x.astype(np.float64) ** 2, [(0, 0), (2, 2), (0, 0), (0, 0)])
+        window = sum(square[:, i:i + 16] for i in range(5))
+        expected = (x / (1.0 + 1e-4 / 5 * window) ** 0.75).astype(np.float32)
+    np.testing.assert_allclose(compiled(x), expected, rtol=1e-5, atol=1e-7)

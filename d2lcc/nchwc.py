@@ -41,11 +41,13 @@ def channel_block(channels: int, lanes: int) -> int:
     return lanes if channels % lanes == 0 else channels
 
 
-def conv2d_nchwc_compute(data, kernel, strides, padding):
+def conv2d_nchwc_compute(data, kernel, strides, padding, out_dtype=None):
     """TE stages of a packed convolution: ``pad`` (if any) and ``conv``.
 
     ``data`` is ``[N, C/bc, H, W, bc]``, ``kernel`` ``[O/bo, C/bc, KH, KW, bc, bo]``;
     the result is ``[N, O/bo, OH, OW, bo]``. ``padding`` is (top, left, bottom, right).
+    ``out_dtype`` (default: the data's) is the type products are summed in, e.g.
+    ``"int32"`` for ``uint8`` data and ``int8`` weights.
     """
     from tvm import te
 
@@ -73,12 +75,15 @@ def conv2d_nchwc_compute(data, kernel, strides, padding):
 
         data = te.compute((n, cc, h + top + bottom, w + left + right, bc), pad_value,
                           name="pad")
+    out_dtype = str(out_dtype or data.dtype)
+    checks.one_of(func, "out_dtype", out_dtype, ["float32", "float64", "int32"])
     rc, rb = te.reduce_axis((0, cc), "rc"), te.reduce_axis((0, bc), "rb")
     ri, rj = te.reduce_axis((0, kh), "ri"), te.reduce_axis((0, kw), "rj")
     return te.compute(
         (n, oc, oh, ow, bo),
         lambda b, o, i, j, ob: te.sum(
-            data[b, rc, i * sh + ri, j * sw + rj, rb] * kernel[o, rc, ri, rj, rb, ob],
+            data[b, rc, i * sh + ri, j * sw + rj, rb].astype(out_dtype)
+            * kernel[o, rc, ri, rj, rb, ob].astype(out_dtype),
             axis=[rc, ri, rj, rb]),
         name="conv")
 
@@ -143,7 +148,7 @@ def legalize_conv2d(bb: Any, call: Any):
     strides = [int(s) for s in attrs.strides]
     padding = [int(p) for p in attrs.padding]
     return bb.call_te(conv2d_nchwc_compute, call.args[0], call.args[1], strides,
-                      padding,
+                      padding, str(call.ty.dtype),
                       primfunc_name_hint="conv2d_nchwc")
 
 

@@ -115,12 +115,44 @@ def test_a_failing_layout_conversion_keeps_nchw_with_a_warning():
 
     from d2lcc import compiler, zoo
 
-    # TVM 0.27's ConvertLayout fails on SqueezeNet's Concat of fire modules.
+    # TVM 0.27's ConvertLayout fails on R.nn.dropout's tuple result, which
+    # compiler.remove_dropout (one of the simplify passes) takes out first.
     mod = compiler.import_model(zoo.load("squeezenet", check=False))
     with tvm.target.Target({"kind": "llvm"}):
-        mod = tvm.transform.Sequential(compiler.simplify_passes())(mod)
         with pytest.warns(RuntimeWarning, match="ConvertLayout failed"):
             kept = nchwc.convert_layout_or_keep(["NCHW8c", "OIHW8i8o"])(mod)
     assert kept.same_as(mod)
     with pytest.raises(TypeError, match="layouts must be a list"):
         nchwc.convert_layout_or_keep("NCHW8c")
+
+
+def test_integer_packed_conv_sums_in_its_out_dtype():
+    """uint8 data x int8 weights -> int32, as a lowered quantized conv is."""
+    import tvm
+    from tvm import relax
+
+    from d2lcc import execute
+
+    rng = np.random.default_rng(0)
+    w = rng.integers(-128, 128, (1, 1, 3, 3, 8, 8), dtype=np.int8)
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((1, 1, 6, 6, 8), "uint8"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            y = bb.emit_output(relax.op.nn.conv2d(
+                x, relax.const(w), padding=[1, 1, 1, 1], data_layout="NCHW8c",
+                kernel_layout="OIHW8i8o", out_layout="NCHW8c", out_dtype="int32"))
+        bb.emit_func_output(y)
+    mod = relax.transform.LegalizeOps({"relax.nn.conv2d": nchwc.legalize_conv2d})(
+        bb.get())
+    kernel = next(f for f in mod.functions.values() if isinstance(f, tvm.tirx.PrimFunc))
+    header = next(ln for ln in kernel.script().splitlines() if "def " in ln)
+    assert header.rstrip("):").endswith('"int32"'), header  # the output buffer
+    data = rng.integers(0, 256, (1, 1, 6, 6, 8), dtype=np.uint8)
+    got = execute.run(mod, data)
+    padded = np.pad(data[0, 0].astype(np.int64), [(1, 1), (1, 1), (0, 0)])
+    expected = np.zeros((6, 6, 8), np.int64)
+    for i in range(3):
+        for j in range(3):
+            expected += padded[i:i + 6, j:j + 6] @ w[0, 0, i, j].astype(np.int64)
+    np.testing.assert_array_equal(got[0, 0], expected)

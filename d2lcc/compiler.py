@@ -773,7 +773,18 @@ def build(scheduled: Any, target: Any = None) -> CompiledModel:
             return tvm.transform.Sequential(lower_passes(target))(mod)
 
     executable = tvm.compile(scheduled, target=target, relax_pipeline=lower)
-    return CompiledModel(scheduled, executable, target)
+    compiled = CompiledModel(scheduled, executable, target)
+    if _loads_here(target):
+        _ = compiled.vm  # load now, so that the first call times the network only
+    return compiled
+
+
+def _loads_here(target: Any) -> bool:
+    import platform
+
+    triple = str(target.attrs.get("mtriple", "")) if target.attrs else ""
+    machine = platform.machine().lower().replace("amd64", "x86_64")
+    return not triple or triple.split("-")[0].replace("arm64", "aarch64") == machine
 
 
 def replace_prim_func(mod: Any, name: str, func: Any):

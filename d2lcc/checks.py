@@ -137,6 +137,23 @@ def function(func: str, name: str, value: Any) -> Any:
     return value
 
 
+def legalize_rules(func: str, name: str, value: Any) -> dict | None:
+    """Return ``value`` if it is ``None`` or a dict of operator name -> legalization.
+
+    The form ``relax.transform.LegalizeOps`` takes: string keys such as
+    ``"relax.nn.conv2d"``, callable values.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError(f"{func}: {name} must be a dict or None, "
+                        f"got {type(value).__name__}")
+    for op, rule in value.items():
+        string(func, f"{name} key", op)
+        function(func, f"{name}[{op!r}]", rule)
+    return value
+
+
 def array(func: str, name: str, value: Any, *, ndim: int | None = None,
           dtypes: Sequence[str] | None = None, finite: bool = False,
           nonempty: bool = False) -> np.ndarray:

@@ -172,13 +172,7 @@ def fuse_passes(legalize_map: dict | None = None) -> list:
     """
     from tvm import relax
 
-    if legalize_map is not None:
-        if not isinstance(legalize_map, dict):
-            raise TypeError("fuse_passes: legalize_map must be a dict or None, "
-                            f"got {type(legalize_map).__name__}")
-        for op, rule in legalize_map.items():
-            checks.string("fuse_passes", "legalize_map key", op)
-            checks.function("fuse_passes", f"legalize_map[{op!r}]", rule)
+    checks.legalize_rules("fuse_passes", "legalize_map", legalize_map)
 
     return [
         relax.transform.LegalizeOps(legalize_map),

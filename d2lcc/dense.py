@@ -207,13 +207,7 @@ def legalize_map(base: dict | None = None, target: Any = None) -> dict:
     import tvm
 
     func = "dense.legalize_map"
-    if base is not None:
-        if not isinstance(base, dict):
-            raise TypeError(f"{func}: base must be a dict or None, "
-                            f"got {type(base).__name__}")
-        for op, rule in base.items():
-            checks.string(func, "base key", op)
-            checks.function(func, f"base[{op!r}]", rule)
+    checks.legalize_rules(func, "base", base)
     shape = kernel_shape_for(targets.resolve(target, func))
     rules = dict(base or {})
     fallback = rules.get("relax.matmul") or tvm.ir.Op.get("relax.matmul").get_attr(

@@ -94,3 +94,15 @@ def test_shape():
 def test_multiple_of_refuses_a_zero_divisor_by_name():
     with pytest.raises(ValueError, match="tile=0 must be >= 1"):
         checks.multiple_of("f", "n", 32, 0, "tile")
+
+
+def test_legalize_rules():
+    rule = lambda bb, call: call  # noqa: E731
+    assert checks.legalize_rules("f", "m", None) is None
+    assert checks.legalize_rules("f", "m", {"relax.add": rule}) == {"relax.add": rule}
+    with pytest.raises(TypeError, match="f: m must be a dict or None, got list"):
+        checks.legalize_rules("f", "m", [rule])
+    with pytest.raises(TypeError, match="f: m key"):
+        checks.legalize_rules("f", "m", {1: rule})
+    with pytest.raises(TypeError, match=r"f: m\['relax.add'\] must be callable"):
+        checks.legalize_rules("f", "m", {"relax.add": 3})

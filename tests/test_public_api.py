@@ -319,6 +319,7 @@ EXAMPLES = {
     "d2lcc.checks.function": _checks(len),
     "d2lcc.checks.array": lambda: dict(func="f", name="v", value=_f32(2)),
     "d2lcc.checks.shape": _checks((1, 2)),
+    "d2lcc.checks.legalize_rules": _checks({}),
     "d2lcc.machine.Machine": lambda: dict(cpu="c", arch="x86_64", cores=2,
                                           features=("avx2",), python="3", tvm="0",
                                           tvm_ffi="0"),
@@ -631,6 +632,7 @@ NO_BASELINE = {"d2lcc.tuning.tune", "d2lcc.cpu.peak_gflops", "d2lcc.cpu.bandwidt
                "d2lcc.compiler.compile"}
 
 _CHECKS = ("integer", "positive_int", "nonnegative_int", "multiple_of", "real",
+           "legalize_rules",
            "boolean", "one_of", "string", "function", "array", "shape")
 #: Parameters not varied, with the reason.
 NOT_VARIED = {

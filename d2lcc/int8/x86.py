@@ -48,6 +48,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import checks
+from ..conv import largest_divisor
 
 __teaching__ = ("dot_avx2", "tensorize_matmul")
 
@@ -298,13 +299,6 @@ def tensorize_matmul(sch, block, mr, vectors, lanes, intrin):
     sch.tensorize(ji, intrin)
 
 
-def largest_divisor(n: int, limit: int) -> int:
-    """The largest divisor of ``n`` that is at most ``limit``."""
-    from ..conv import largest_divisor as divisor
-
-    return divisor(n, limit)
-
-
 def matmul(m: int, n: int, k: int, isa_name: str = "avx2"):
     """Return a tensorized schedule of :func:`matmul_te` for ISA ``isa_name``.
 
@@ -548,13 +542,7 @@ def legalize_map(target: Any = None, base: dict | None = None) -> dict:
     from .. import target as targets
 
     target = targets.resolve(target, "int8.x86.legalize_map")
-    if base is not None:
-        if not isinstance(base, dict):
-            raise TypeError("int8.x86.legalize_map: base must be a dict or None, "
-                            f"got {type(base).__name__}")
-        for op, rule in base.items():
-            checks.string("int8.x86.legalize_map", "base key", op)
-            checks.function("int8.x86.legalize_map", f"base[{op!r}]", rule)
+    checks.legalize_rules("int8.x86.legalize_map", "base", base)
     rules = dict(base or {})
     name = isa_of(target)
     if name is None:

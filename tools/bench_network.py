@@ -41,7 +41,8 @@ def best_settings(name):
     return dict(schedules="book")
 
 
-def _session(model):
+def onnxruntime_session(model):
+    """An onnxruntime session of ``model`` with default options, quiet."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -50,7 +51,8 @@ def _session(model):
                                 providers=["CPUExecutionProvider"])
 
 
-def _round(fn, seconds):
+def timed_round(fn, seconds):
+    """Seconds per call of ``fn`` over one round of at least ``seconds``."""
     fn()
     runs, start = 0, time.perf_counter()
     while True:
@@ -73,15 +75,15 @@ def main() -> None:
         start = time.perf_counter()
         net = d2lcc.compile(model, **best_settings(name))
         compile_s = time.perf_counter() - start
-        session = _session(model)
+        session = onnxruntime_session(model)
         feed = {session.get_inputs()[0].name: x}
         ref = session.run(None, feed)[0]
         np.testing.assert_allclose(net(x), ref, rtol=1e-3, atol=1e-4)
         tvm_call, ort_call = net.timer(x), (lambda: session.run(None, feed))
         best = {"tvm": float("inf"), "ort": float("inf")}
         for r in range(args.rounds):
-            t_tvm = _round(tvm_call, args.round_seconds)
-            t_ort = _round(ort_call, args.round_seconds)
+            t_tvm = timed_round(tvm_call, args.round_seconds)
+            t_ort = timed_round(ort_call, args.round_seconds)
             best["tvm"], best["ort"] = min(best["tvm"], t_tvm), min(best["ort"], t_ort)
             print(f"  {name} round {r}: tvm {t_tvm * 1e3:.3f} ms, "
                   f"onnxruntime {t_ort * 1e3:.3f} ms")

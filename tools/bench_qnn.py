@@ -1,4 +1,4 @@
-"""The 2019 table on this machine: Inception v1, float32 against int8, TVM and onnxruntime.
+"""The 2019 table on this machine: Inception v1, float32 against int8, TVM, onnxruntime.
 
 Run on a quiet machine: ``.venv/bin/python tools/bench_qnn.py``. Every
 candidate runs at batch 1 on every core; candidates are timed in alternating
@@ -10,7 +10,8 @@ by onnxruntime's post-training quantizer with per-channel weights):
 
 - ``fp32``: ``d2lcc.compile`` with the book's float schedules, host target;
 - ``int8-asym`` / ``int8-sym``: the quantized model (uint8 activations over
-  their range / int8 activations symmetric around zero), imported by ``d2lcc.qnn.from_onnx`` and compiled by
+  their range / int8 activations symmetric around zero), imported by
+  ``d2lcc.qnn.from_onnx`` and compiled by
   ``d2lcc.compile`` with the int8 kernels of the host's best ISA;
 - ``onnxruntime-fp32`` and ``onnxruntime-int8`` (the faster of its QDQ and
   QOperator files of the asymmetric model);
@@ -35,25 +36,8 @@ from d2lcc import zoo
 from d2lcc.int8 import x86
 from d2lcc.qnn import onnx_import, ptq
 
-
-def _session(model):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), options,
-                                providers=["CPUExecutionProvider"])
-
-
-def _round(fn, seconds):
-    fn()
-    runs, start = 0, time.perf_counter()
-    while True:
-        fn()
-        runs += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return elapsed / runs
+# Run as a script from tools/, next to the network benchmark it shares these with.
+from bench_network import onnxruntime_session, timed_round
 
 
 def quantized(model, calibration, symmetric, reduce_range, quant_format="QOperator"):
@@ -103,9 +87,9 @@ def main() -> None:
         "int8-avx2": d2lcc.compile(onnx_import.from_onnx(q_avx2), avx2),
     }
     print(f"compiled {len(compiled)} models in {time.perf_counter() - start:.0f} s")
-    sessions = {"onnxruntime-fp32": _session(model),
-                "onnxruntime-int8-qoperator": _session(q_asym),
-                "onnxruntime-int8-qdq": _session(q_asym_qdq)}
+    sessions = {"onnxruntime-fp32": onnxruntime_session(model),
+                "onnxruntime-int8-qoperator": onnxruntime_session(q_asym),
+                "onnxruntime-int8-qdq": onnxruntime_session(q_asym_qdq)}
     feeds = {k: {s.get_inputs()[0].name: x} for k, s in sessions.items()}
 
     # Correctness first: float models against onnxruntime float, int8 models
@@ -115,7 +99,7 @@ def main() -> None:
         np.testing.assert_allclose(compiled[name](x), ref, rtol=1e-3, atol=1e-4)
     for name, qmodel in (("int8-asym", q_asym), ("int8-sym", q_sym),
                          ("int8-avx2", q_avx2)):
-        expected = _session(qmodel).run(None, {sessions["onnxruntime-fp32"]
+        expected = onnxruntime_session(qmodel).run(None, {sessions["onnxruntime-fp32"]
                                                .get_inputs()[0].name: x})[0]
         got = np.asarray(compiled[name](x))
         print(f"  {name}: worst difference from onnxruntime on the same file "
@@ -129,7 +113,7 @@ def main() -> None:
     for r in range(args.rounds):
         row = []
         for name, fn in calls.items():
-            t = _round(fn, args.round_seconds)
+            t = timed_round(fn, args.round_seconds)
             best[name] = min(best[name], t)
             row.append(f"{name} {t * 1e3:.2f}")
         print(f"  round {r}: " + ", ".join(row) + " (ms)")

@@ -26,8 +26,11 @@ from typing import Any
 from . import checks, fold
 from .conv import has_block
 
+#: The loops of a packed convolution's ``conv`` block, outermost first.
+_LOOPS = ("b", "o", "i", "j", "ob", "rc", "ri", "rj", "rb")
+
 # Shown verbatim in the book as a cell to edit; schedule_conv checks its arguments.
-__teaching__ = ("tile_packed_conv",)
+__teaching__ = ("tile_packed_conv", "block_packed_conv")
 
 
 def channel_block(channels: int, lanes: int) -> int:
@@ -41,13 +44,16 @@ def channel_block(channels: int, lanes: int) -> int:
     return lanes if channels % lanes == 0 else channels
 
 
-def conv2d_nchwc_compute(data, kernel, strides, padding, out_dtype=None):
+def conv2d_nchwc_compute(data, kernel, strides, padding, out_dtype=None,
+                         in_lanes=None):
     """TE stages of a packed convolution: ``pad`` (if any) and ``conv``.
 
     ``data`` is ``[N, C/bc, H, W, bc]``, ``kernel`` ``[O/bo, C/bc, KH, KW, bc, bo]``;
     the result is ``[N, O/bo, OH, OW, bo]``. ``padding`` is (top, left, bottom, right).
     ``out_dtype`` (default: the data's) is the type products are summed in, e.g.
-    ``"int32"`` for ``uint8`` data and ``int8`` weights.
+    ``"int32"`` for ``uint8`` data and ``int8`` weights. ``in_lanes`` (default
+    ``bc``) sums over only the first lanes of each input block: the others hold
+    zero weights, as the channels :func:`pad_channels` adds do.
     """
     from tvm import te
 
@@ -77,7 +83,9 @@ def conv2d_nchwc_compute(data, kernel, strides, padding, out_dtype=None):
                           name="pad")
     out_dtype = str(out_dtype or data.dtype)
     checks.one_of(func, "out_dtype", out_dtype, ["float32", "float64", "int32"])
-    rc, rb = te.reduce_axis((0, cc), "rc"), te.reduce_axis((0, bc), "rb")
+    in_lanes = bc if in_lanes is None else checks.positive_int(
+        func, "in_lanes", in_lanes, maximum=bc)
+    rc, rb = te.reduce_axis((0, cc), "rc"), te.reduce_axis((0, in_lanes), "rb")
     ri, rj = te.reduce_axis((0, kh), "ri"), te.reduce_axis((0, kw), "rj")
     return te.compute(
         (n, oc, oh, ow, bo),
@@ -148,8 +156,27 @@ def legalize_conv2d(bb: Any, call: Any):
     strides = [int(s) for s in attrs.strides]
     padding = [int(p) for p in attrs.padding]
     return bb.call_te(conv2d_nchwc_compute, call.args[0], call.args[1], strides,
-                      padding, str(call.ty.dtype),
+                      padding, str(call.ty.dtype), used_lanes(call.args[1]),
                       primfunc_name_hint="conv2d_nchwc")
+
+
+def used_lanes(weight: Any) -> int | None:
+    """How many leading input lanes of a one-block packed weight are not all zero.
+
+    For a constant ``OIHW[x]i[y]o`` weight with a single input block (the
+    first layer of an image network, its 3 channels padded to a block by
+    :func:`pad_channels`), the number of input lanes up to the last nonzero
+    one; None for anything else (more blocks, or not a constant), meaning all.
+    """
+    import numpy as np
+    import tvm
+
+    if not isinstance(weight, tvm.ir.expr.Constant) \
+            or len(weight.value.shape) != 6 or int(weight.value.shape[1]) != 1:
+        return None
+    w = weight.value.numpy()
+    nonzero = np.flatnonzero(np.any(w != 0, axis=(0, 1, 2, 3, 5)))
+    return int(nonzero[-1]) + 1 if nonzero.size else None
 
 
 def tile_packed_conv(sch: Any, ow_tile: int, oc_tile: int) -> None:
@@ -176,6 +203,36 @@ def tile_packed_conv(sch: Any, ow_tile: int, oc_tile: int) -> None:
     sch.vectorize(ob)
     sch.vectorize(sch.get_loops(out)[-1])
     sch.decompose_reduction(conv, rc)
+
+
+def block_packed_conv(sch: Any, ow_tile: int, oc_tile: int, rc_chunk: int,
+                      rows: int) -> None:
+    """Register-tile the ``conv`` block and block its reduction for the L1 cache.
+
+    As :func:`tile_packed_conv`, but the input-channel blocks are visited
+    ``rc_chunk`` at a time, outermost: each chunk's weights for ``oc_tile``
+    output blocks stay in the L1 cache while every tile of ``rows`` output rows
+    adds its share, and the partial sums wait in memory between chunks. The
+    epilogue runs over those rows once the last chunk is in.
+    """
+    conv = sch.get_sblock("conv")
+    b, o, i, j, ob, rc, ri, rj, rb = sch.get_loops(conv)
+    oo, oi = sch.split(o, [None, oc_tile])
+    io, ii = sch.split(i, [None, rows])
+    jo, ji = sch.split(j, [None, ow_tile])
+    rco, rci = sch.split(rc, [None, rc_chunk])
+    sch.reorder(b, oo, io, rco, ii, jo, rci, ri, rj, rb, oi, ji, ob)
+    if sch.get_consumers(conv):
+        epilogue = sch.get_consumers(conv)[0]
+        while sch.get_consumers(epilogue):  # one pass over the rows, in order
+            sch.reverse_compute_inline(sch.get_consumers(epilogue)[0])
+        sch.reverse_compute_at(epilogue, io)
+        sch.vectorize(sch.get_loops(epilogue)[-1])
+    sch.parallel(sch.fuse(b, oo, io))
+    sch.unroll(oi)
+    sch.unroll(ji)
+    sch.vectorize(ob)
+    sch.decompose_reduction(conv, rco)
 
 
 def parallel_pad(sch: Any) -> None:
@@ -207,8 +264,7 @@ def conv_extents(func: Any) -> dict[str, int]:
                         "that legalize_conv2d wrote (a 'conv' block with 9 loops)")
     sch = s_tir.Schedule(func)
     loops = sch.get_loops(sch.get_sblock("conv"))
-    names = ("b", "o", "i", "j", "ob", "rc", "ri", "rj", "rb")
-    return {name: int(sch.get(loop).extent) for name, loop in zip(names, loops)}
+    return {name: int(sch.get(loop).extent) for name, loop in zip(_LOOPS, loops)}
 
 
 def default_tiles(width: int, blocks: int) -> tuple[int, int]:
@@ -232,10 +288,52 @@ def default_tiles(width: int, blocks: int) -> tuple[int, int]:
     return max(d for d in range(1, min(width, limit) + 1) if width % d == 0), 1
 
 
-def schedule_conv(func: Any, ow_tile: int | None = None, oc_tile: int | None = None):
+def default_blocking(extents: dict[str, int], ow_tile: int, oc_tile: int,
+                     l1_bytes: int | None = None) -> tuple[int, int] | None:
+    """``(rc_chunk, rows)`` for :func:`block_packed_conv`, or None to keep one pass.
+
+    ``extents`` are :func:`conv_extents`' loop extents. The chunk is the most
+    input-channel blocks whose weights for one tile (``oc_tile`` output blocks)
+    fill at most half of the L1 data cache (``l1_bytes``, this core's by
+    default), the rows the most output rows whose partial sums fill at most
+    all of it. None when one chunk holds the whole reduction: then
+    :func:`tile_packed_conv`, which keeps the sums in registers to the end, is
+    the better schedule.
+    """
+    from .cpu import cache_sizes
+
+    name = "nchwc.default_blocking"
+    if not isinstance(extents, dict) or set(extents) != set(_LOOPS):
+        raise TypeError(f"{name}: extents must be a dict of the loop extents "
+                        f"{list(_LOOPS)} (see conv_extents), got {extents!r}")
+    for loop in _LOOPS:
+        checks.positive_int(name, f"extents[{loop!r}]", extents[loop])
+    ow_tile = checks.positive_int(name, "ow_tile", ow_tile)
+    oc_tile = checks.positive_int(name, "oc_tile", oc_tile)
+    if l1_bytes is None:
+        l1_bytes = cache_sizes().get("L1d", 32 * 1024)
+    l1_bytes = checks.positive_int(name, "l1_bytes", l1_bytes)
+    itemsize = 4  # float32 weights and sums
+    block = extents["rb"] * extents["ri"] * extents["rj"] * oc_tile * extents["ob"]
+    chunks = [d for d in range(1, extents["rc"] + 1) if extents["rc"] % d == 0
+              and d * block * itemsize <= l1_bytes // 2]
+    rc_chunk = max(chunks, default=1)
+    if rc_chunk == extents["rc"]:
+        return None
+    row = extents["j"] * oc_tile * extents["ob"] * itemsize
+    rows = max(d for d in range(1, extents["i"] + 1) if extents["i"] % d == 0
+               and (d == 1 or d * row <= l1_bytes))
+    return rc_chunk, rows
+
+
+def schedule_conv(func: Any, ow_tile: int | None = None, oc_tile: int | None = None,
+                  blocking: Any = "auto"):
     """Return ``func`` (a fused packed-convolution PrimFunc) scheduled for this CPU.
 
-    ``ow_tile`` and ``oc_tile`` default to :func:`default_tiles`.
+    ``ow_tile`` and ``oc_tile`` default to :func:`default_tiles`. ``blocking``
+    is ``"auto"`` (:func:`default_blocking` decides), None (always
+    :func:`tile_packed_conv`) or a pair ``(rc_chunk, rows)`` for
+    :func:`block_packed_conv`.
     """
     from tvm import s_tir
 
@@ -251,8 +349,23 @@ def schedule_conv(func: Any, ow_tile: int | None = None, oc_tile: int | None = N
                                   else oc_tile)
     checks.multiple_of(name, "output width", extents["j"], ow_tile, "ow_tile")
     checks.multiple_of(name, "output channel blocks", extents["o"], oc_tile, "oc_tile")
+    if isinstance(blocking, str) and blocking == "auto":
+        blocking = default_blocking(extents, ow_tile, oc_tile)
+    elif blocking is not None:
+        if not (isinstance(blocking, (tuple, list)) and len(blocking) == 2):
+            raise TypeError(f"{name}: blocking must be 'auto', None or a pair "
+                            f"(rc_chunk, rows), got {blocking!r}")
+        rc_chunk = checks.positive_int(name, "blocking[0]", blocking[0])
+        rows = checks.positive_int(name, "blocking[1]", blocking[1])
+        checks.multiple_of(name, "input channel blocks", extents["rc"], rc_chunk,
+                           "rc_chunk")
+        checks.multiple_of(name, "output height", extents["i"], rows, "rows")
+        blocking = rc_chunk, rows
     sch = s_tir.Schedule(func)
-    tile_packed_conv(sch, ow_tile, oc_tile)
+    if blocking is None:
+        tile_packed_conv(sch, ow_tile, oc_tile)
+    else:
+        block_packed_conv(sch, ow_tile, oc_tile, *blocking)
     parallel_pad(sch)
     return sch.mod["main"].with_attr("tirx.is_scheduled", True)
 

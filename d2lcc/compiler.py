@@ -217,13 +217,15 @@ def _row_times_kn(func: Any) -> bool:
 
 
 def schedule_row_times_kn(func: Any):
-    """Schedule one row times a ``[K, N]`` weight: columns in parallel, K outside.
+    """Schedule one row times a ``[K, N]`` weight: rows of the weight in parallel.
 
     The ONNX importer turns a dense layer's weight into ``[K, N]`` (it folds the
     transpose of ``Gemm(transB=1)`` into the constant); DLight's matrix-vector
-    rule expects ``[N, K]`` and reads this one a column at a time. Here each
-    thread takes a slice of columns, walks K once, and updates a vector of
-    columns per weight row, reading the weight row by row.
+    rule expects ``[N, K]`` and reads this one a column at a time. The work is
+    streaming the weight from memory, so each thread takes a contiguous band
+    of K rows (``rfactor``: a partial sum of the whole output row per band),
+    reads it front to back, a vector of columns at a time, and a short serial
+    loop adds the bands' partial rows.
     """
     from tvm import s_tir
 
@@ -234,14 +236,16 @@ def schedule_row_times_kn(func: Any):
                         "[K, N] weight in a block named 'matmul'")
     sch = s_tir.Schedule(func)
     block = sch.get_sblock("matmul")
-    i, j, k = sch.get_loops(block)
-    jo, ji = sch.split(j, [None, largest_divisor(int(sch.get(j).extent), 64)])
-    sch.reorder(i, jo, k, ji)
-    sch.parallel(sch.fuse(i, jo))
+    _, _, k = sch.get_loops(block)
+    bands = largest_divisor(int(sch.get(k).extent), 8)
+    band, rows = sch.split(k, [bands, None])
+    partial = sch.rfactor(band, 0)
+    i, j, band, rows = sch.get_loops(partial)
+    jo, ji = sch.split(j, [None, largest_divisor(int(sch.get(j).extent), 16)])
+    sch.reorder(band, i, rows, jo, ji)
+    sch.parallel(band)
     sch.vectorize(ji)
-    for consumer in sch.get_consumers(block):
-        sch.reverse_compute_at(consumer, sch.get_loops(block)[0])
-    sch.decompose_reduction(block, k)
+    sch.decompose_reduction(partial, rows)
     return sch.mod["main"].with_attr("tirx.is_scheduled", True)
 
 
@@ -274,6 +278,82 @@ def schedule_small_kernels(mod: Any):
                 # e.g. an int8 product whose epilogue reads a second producer:
                 # the consumer cannot move under the column loop; DLight's turn.
                 continue
+    return updated
+
+
+def schedule_loops(func: Any):
+    """Schedule a data-movement kernel no rule covers: inline, reorder, go parallel.
+
+    Legalization writes pads, layout transforms and pools as plain loop nests,
+    and neither DLight nor the book's rules schedule them, so they run on one
+    core. Here the producers are inlined into the last block (a pool reads
+    its padding on the fly), the loops follow the output's index order (so
+    writes are contiguous) with any reduction loops just inside them, the
+    outer loops run in parallel, and a short innermost output loop (a channel
+    block) is vectorized. Returns None where that does not apply: a kernel with
+    a block that cannot be inlined, or loops that are not one per block axis.
+    """
+    import re
+
+    import tvm
+    from tvm import s_tir
+
+    if not isinstance(func, tvm.tirx.PrimFunc):
+        raise TypeError(f"schedule_loops: func must be a tvm.tirx.PrimFunc, "
+                        f"got {type(func).__name__}")
+    sch = s_tir.Schedule(func)
+    try:
+        for block in sch.get_child_blocks(sch.get_sblock("root"))[:-1]:
+            sch.compute_inline(block)
+    except s_tir.schedule.ScheduleError:
+        return None
+    block = sch.get_child_blocks(sch.get_sblock("root"))[-1]
+    loops, stmt = sch.get_loops(block), sch.get(block)
+    if not loops:
+        return None
+    realize = sch.get(loops[-1]).body  # the block sits right inside its loops
+    values = list(stmt.iter_vars)
+    if not isinstance(realize, s_tir.SBlockRealize) or len(loops) != len(values) \
+            or not all(b.same_as(sch.get(loop).loop_var)
+                       for b, loop in zip(realize.iter_values, loops)):
+        return None
+    reduce = [iv.iter_type == 2 for iv in values]  # 2: CommReduce
+    written = [set(re.findall(r"\w+", str(r.min))) for r in stmt.writes[0].region]
+    position = {i: min((k for k, names in enumerate(written)
+                        if str(values[i].var) in names), default=len(written))
+                for i in range(len(loops)) if not reduce[i]}
+    spatial = sorted(position, key=position.get)
+    inner = spatial[-1] if int(sch.get(loops[spatial[-1]]).extent) <= 16 else None
+    outer = [loops[i] for i in spatial if i != inner]
+    order = outer + [loops[i] for i in range(len(loops)) if reduce[i]]
+    sch.reorder(*(order + ([loops[inner]] if inner is not None else [])))
+    parallel, work = [], 1
+    for loop in outer:
+        if work >= 64:
+            break
+        parallel.append(loop)
+        work *= int(sch.get(loop).extent)
+    if parallel:
+        sch.parallel(sch.fuse(*parallel) if len(parallel) > 1 else parallel[0])
+    if inner is not None:
+        sch.vectorize(loops[inner])
+    return sch.mod["main"].with_attr("tirx.is_scheduled", True)
+
+
+def schedule_leftovers(mod: Any):
+    """Return ``mod`` with :func:`schedule_loops` applied to every unscheduled kernel."""
+    import tvm
+
+    if not isinstance(mod, tvm.IRModule):
+        raise TypeError(f"schedule_leftovers: mod must be a tvm.IRModule, "
+                        f"got {type(mod).__name__}")
+    updated = tvm.IRModule(dict(mod.functions), attrs=mod.attrs)
+    for gv, func in mod.functions.items():
+        if isinstance(func, tvm.tirx.PrimFunc) and not (
+                func.attrs is not None and "tirx.is_scheduled" in func.attrs):
+            scheduled = schedule_loops(func)
+            if scheduled is not None:
+                updated[gv] = scheduled
     return updated
 
 
@@ -441,6 +521,8 @@ def optimize(model: Any, target: Any = None, *, schedules: str = "book",
         mod = schedule_small_kernels(mod)
         with target:
             mod = dlight_pass()(mod)
+    if schedules == "book":
+        mod = schedule_leftovers(mod)
     return mod
 
 

@@ -118,6 +118,68 @@ def test_small_kernels_dlight_gets_wrong_are_scheduled_and_correct():
         compiler.schedule_row_times_kn(softmax)
 
 
+def test_row_times_kn_reads_bands_of_rows_in_parallel():
+    import tvm
+    from tvm import relax
+
+    from d2lcc import ir
+
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal((2048, 24)).astype(np.float32)
+    b = rng.standard_normal(24).astype(np.float32)
+    mod = ir.single_op_module(
+        lambda x: relax.op.add(relax.op.matmul(x, relax.const(w)), relax.const(b)),
+        ((1, 2048), "float32"))
+    scheduled = compiler.optimize(mod)
+    kernel = next(f for f in scheduled.functions.values()
+                  if isinstance(f, tvm.tirx.PrimFunc) and "matmul" in f.script())
+    text = kernel.script()
+    assert "matmul_rf" in text and "T.parallel(T.int64(8))" in text  # 8 bands of K
+    x = rng.standard_normal((1, 2048)).astype(np.float32)
+    expected = x.astype(np.float64) @ w + b
+    np.testing.assert_allclose(compiler.build(scheduled)(x), expected, rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_leftover_data_movement_kernels_run_in_parallel_and_stay_exact():
+    import tvm
+    from tvm import relax
+
+    from d2lcc import ir
+
+    def network(x):
+        packed = relax.op.layout_transform(
+            x, index_map=lambda n, c, h, w: (n, c // 8, h, w, c % 8))
+        pooled = relax.op.nn.max_pool2d(packed, 3, 2, 1, layout="NCHW8c")
+        return relax.op.nn.pad(pooled, [0, 0, 0, 0, 1, 1, 1, 1, 0, 0])
+
+    mod = ir.single_op_module(network, ((1, 16, 12, 12), "float32"))
+    with tvm.target.Target({"kind": "llvm"}):
+        lowered = relax.transform.LegalizeOps()(mod)
+    scheduled = compiler.schedule_leftovers(lowered)
+    kernels = [f for f in scheduled.functions.values()
+               if isinstance(f, tvm.tirx.PrimFunc)]
+    assert len(kernels) == 3
+    for kernel in kernels:
+        assert "tirx.is_scheduled" in kernel.attrs and "T.parallel" in kernel.script()
+    pool = next(f for f in kernels if "pool_max" in f.script())
+    assert "T.vectorized(T.int64(8))" in pool.script()  # the channel block
+    assert "pad_temp" not in pool.script()  # the padding is read on the fly
+    x = np.random.default_rng(7).standard_normal((1, 16, 12, 12)).astype(np.float32)
+    np.testing.assert_array_equal(compiler.build(scheduled)(x),
+                                  compiler.build(lowered)(x))
+    softmax = ir.single_op_module(relax.op.nn.softmax, ((4, 8), "float32"))
+    with tvm.target.Target({"kind": "llvm"}):
+        softmax = relax.transform.LegalizeOps()(softmax)
+    kernel = next(f for f in softmax.functions.values()
+                  if isinstance(f, tvm.tirx.PrimFunc))
+    assert compiler.schedule_loops(kernel) is None  # its reductions cannot inline
+    with pytest.raises(TypeError, match="func must be a tvm.tirx.PrimFunc"):
+        compiler.schedule_loops(mod)
+    with pytest.raises(TypeError, match="mod must be a tvm.IRModule"):
+        compiler.schedule_leftovers(pool)
+
+
 def test_resnet50_matches_the_numpy_reference():
     from d2lcc import zoo
 

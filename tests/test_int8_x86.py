@@ -335,3 +335,21 @@ def _matmul_kernel():
 def test_fold_epilogue_refuses_a_non_schedule():
     with pytest.raises(TypeError, match="int8.x86.fold_epilogue: sch"):
         x86.fold_epilogue("sch", None)
+
+
+def test_conv_tiles_fill_the_register_block_on_any_width():
+    for name in x86.ISAS:
+        spec = x86.isa(name)
+        for width in (1, 7, 13, 27, 55, 56, 112):
+            for blocks in (1, 3, 8, 24, 64):
+                ow, ov = x86.conv_tiles(width, blocks, name)
+                assert width % ow == 0 and blocks % ov == 0
+                assert ow * ov <= spec.mr * spec.vectors
+    # the ISA's own block where it divides; a prime width still gets 8 sums
+    assert x86.conv_tiles(56, 8, "avx2") == (4, 2)
+    assert x86.conv_tiles(13, 24, "avx2") == (1, 8)
+    assert x86.conv_tiles(56, 8, "avx512_vnni") == (4, 4)
+    with pytest.raises(ValueError, match="width=0"):
+        x86.conv_tiles(0, 8, "avx2")
+    with pytest.raises(ValueError, match="isa_name='sse2'"):
+        x86.conv_tiles(8, 8, "sse2")

@@ -558,6 +558,29 @@ def legalize_map(target: Any = None, base: dict | None = None) -> dict:
     return rules
 
 
+def conv_tiles(width: int, blocks: int, isa_name: str) -> tuple[int, int]:
+    """``(ow_tile, vectors)``: the register block of an int8 convolution's rows.
+
+    As many accumulators as the ISA's register block holds (``mr * vectors``)
+    over ``ow_tile`` pixels of a row (a divisor of ``width``) and ``vectors``
+    blocks of output channels (a divisor of ``blocks``); among tiles with as
+    many accumulators, the one closest to the ISA's own ``mr`` by ``vectors``
+    shape. A row whose width has no divisor up to ``mr`` (Inception's 13-
+    and 55-wide rows) then still fills the registers, with more channel
+    blocks per pixel instead of one accumulator per weight vector.
+    """
+    func = "int8.x86.conv_tiles"
+    width = checks.positive_int(func, "width", width)
+    blocks = checks.positive_int(func, "blocks", blocks)
+    spec = isa(checks.one_of(func, "isa_name", isa_name, ISAS))
+    budget = spec.mr * spec.vectors
+    tiles = [(ow, ov) for ow in range(1, min(width, budget) + 1) if width % ow == 0
+             for ov in range(1, min(blocks, budget) + 1) if blocks % ov == 0
+             and ow * ov <= budget]
+    return max(tiles, key=lambda t: (t[0] * t[1],
+                                     min(t[0], spec.mr) * min(t[1], spec.vectors)))
+
+
 def _tensorize_conv(sch, block, ow_tile, vectors, intrin):
     """Register-block a :func:`conv2d_compute` product and tensorize it.
 
@@ -704,8 +727,8 @@ def schedule_kernel(func, target: Any = None):
                          largest_divisor(extents[1] // lanes, spec.vectors), lanes,
                          intrinsic(isa_name))
     else:
-        _tensorize_conv(sch, block, largest_divisor(extents[3], spec.mr),
-                       largest_divisor(extents[1], spec.vectors), intrinsic(isa_name))
+        _tensorize_conv(sch, block, *conv_tiles(extents[3], extents[1], isa_name),
+                        intrinsic(isa_name))
     _parallel_rest(sch, {block_name, block_name + "_local"})
     return sch.mod["main"].with_attr("tirx.is_scheduled", True)
 

@@ -110,9 +110,10 @@ def test_schedule_conv_refuses_tiles_that_do_not_divide():
     assert nchwc.conv_extents(func) == dict(b=1, o=2, i=6, j=6, ob=8, rc=2, ri=3,
                                             rj=3, rb=8)
     with pytest.raises(ValueError, match="must be a multiple of ow_tile=4"):
-        nchwc.schedule_conv(func, ow_tile=4)
+        nchwc.schedule_conv(func, ow_tile=4, blocking=None)
     with pytest.raises(ValueError, match="must be a multiple of oc_tile=3"):
         nchwc.schedule_conv(func, oc_tile=3)
+    nchwc.schedule_conv(func, ow_tile=4, oc_tile=2)  # blocked: columns left over
 
 
 def test_a_failing_layout_conversion_keeps_nchw_with_a_warning():
@@ -200,15 +201,39 @@ def _run_prim(func, *arrays):
     return args[-1].numpy()
 
 
-@pytest.mark.parametrize("blocking", [(1, 2), (2, 3), (4, 6), "auto", None])
-def test_blocked_reduction_matches_numpy(blocking):
+@pytest.mark.parametrize("ow_tile, blocking", [
+    (2, (1, 1)), (2, (2, 7)), (2, (4, 7)), (3, (2, 7)),  # 3 columns + 1 left over
+    (5, (4, 1)), (8, (1, 7)),  # a tile wider than the row: one narrower tile
+    (None, "auto"), (7, None)])
+def test_blocked_reduction_matches_numpy(ow_tile, blocking):
     """Every chunk of the reduction adds into the same sums, in any blocking."""
-    func = _packed_func(cc=4, o=4, size=6, k=3, pad=1)
+    func = _packed_func(cc=4, o=4, size=7, k=3, pad=1)
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((1, 4, 6, 6, 8)).astype(np.float32)
+    x = rng.standard_normal((1, 4, 7, 7, 8)).astype(np.float32)
     w = rng.standard_normal((4, 4, 3, 3, 8, 8)).astype(np.float32)
-    got = _run_prim(nchwc.schedule_conv(func, 2, 2, blocking=blocking), x, w)
+    scheduled = nchwc.schedule_conv(func, ow_tile, 2, blocking=blocking)
+    if blocking is not None and ow_tile is not None and ow_tile < 7 and 7 % ow_tile:
+        assert "conv_update_j1" in scheduled.script()  # the tile of leftovers
+    got = _run_prim(scheduled, x, w)
     np.testing.assert_allclose(got, _packed_numpy(x, w, 1), rtol=1e-4, atol=1e-4)
+
+
+def test_short_reductions_keep_the_sums_in_registers():
+    """A 1x1 conv over one input block: no blocking, the epilogue folded."""
+    short = _packed_func(cc=1, o=4, size=6, k=1, pad=0)
+    assert '"conv_local"' in nchwc.schedule_conv(short).script()  # registers
+    two = _packed_func(cc=2, o=4, size=6, k=1, pad=0)  # 2 * 8 = 16 terms
+    assert '"conv_local"' in nchwc.schedule_conv(two).script()
+    deep = _packed_func(cc=2, o=4, size=6, k=3, pad=1)  # 2 * 9 * 8 = 144
+    assert '"conv_local"' not in nchwc.schedule_conv(deep).script()
+
+
+def test_blocked_tiles():
+    assert nchwc.blocked_tiles(64) == (3, 4)
+    assert nchwc.blocked_tiles(26) == (4, 2)
+    assert nchwc.blocked_tiles(3) == (8, 1)
+    with pytest.raises(ValueError, match="blocks=0"):
+        nchwc.blocked_tiles(0)
 
 
 def test_default_blocking_keeps_chunks_in_half_of_l1():
@@ -217,9 +242,11 @@ def test_default_blocking_keeps_chunks_in_half_of_l1():
     assert nchwc.default_blocking(extents, 2, 4, l1_bytes=32768) == (1, 14)
     assert nchwc.default_blocking(extents, 2, 4, l1_bytes=65536) == (2, 14)
     one_by_one = dict(extents, rc=8, ri=1, rj=1)  # 8 KiB of weights in all: one pass
-    assert nchwc.default_blocking(one_by_one, 2, 4, l1_bytes=32768) is None
+    assert nchwc.default_blocking(one_by_one, 2, 4, l1_bytes=32768) == (8, 14)
     wide = dict(extents, i=56, j=56)  # rows of partial sums: 56 * 32 * 4 B = 7 KiB
     assert nchwc.default_blocking(wide, 2, 4, l1_bytes=32768) == (1, 4)
+    tiny = dict(extents, rc=7)  # no chunk fits: still one block at a time
+    assert nchwc.default_blocking(tiny, 2, 4, l1_bytes=1024) == (1, 1)
     with pytest.raises(TypeError, match="extents must be a dict"):
         nchwc.default_blocking({"o": 1}, 2, 4)
     with pytest.raises(ValueError, match="extents\\['rc'\\]"):
@@ -257,7 +284,11 @@ def test_zero_padded_input_lanes_are_skipped_and_the_result_kept():
     assert nchwc.conv_extents(func)["rb"] == 3
     x = rng.standard_normal((1, 1, 6, 6, 8)).astype(np.float32)
     got = _run_prim(nchwc.schedule_conv(func), x, w)
-    np.testing.assert_allclose(got, _packed_numpy(x, w, 1), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got, _packed_numpy(x, w, 1, in_lanes=3), rtol=1e-4,
+                               atol=1e-4)
+    x[..., 3:] = 1e30  # lanes past the third are never read (their weights are 0)
+    np.testing.assert_allclose(_run_prim(nchwc.schedule_conv(func), x, w), got,
+                               rtol=1e-6)
     # and a network's first layer gets it through legalization
     mod = _conv_module(3, 16, 9, 3, 1, 1, rng.standard_normal((16, 3, 3, 3))
                        .astype(np.float32))

@@ -147,6 +147,40 @@ def power_to_roots():
     return transform
 
 
+def clip_to_min_max():
+    """A pass that writes ``clip(x, lo, hi)`` as ``maximum(minimum(x, hi), lo)``.
+
+    The same numbers, but Relax's ``ConvertLayout`` (TVM 0.27) knows no layout
+    rule for ``clip``: it puts a layout transform on each side of every clip,
+    and a quantized network, which clips after every requantization, falls
+    back to NCHW between its packed convolutions. ``minimum`` and ``maximum``
+    with scalar constants are element-wise operators it carries through.
+    """
+    import numpy as np
+    from tvm import relax
+    from tvm.relax.dpl import is_op, rewrite_call, wildcard
+
+    x = wildcard()
+    pattern = is_op("relax.clip")(x, wildcard(), wildcard())
+
+    def rewrite(expr, matches):
+        dtype = str(expr.ty.dtype)
+        bounds = []
+        for arg in expr.args[1:]:  # constant bounds (IntImm or FloatImm) only
+            value = getattr(arg, "value", None)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return expr
+            bounds.append(relax.const(np.array(value, dtype=dtype)))
+        lo, hi = bounds
+        return relax.op.maximum(relax.op.minimum(matches[x], hi), lo)
+
+    @relax.transform.function_pass(opt_level=0, name="ClipToMinMax")
+    def transform(func, mod, ctx):
+        return rewrite_call(pattern, rewrite, func)
+
+    return transform
+
+
 def simplify_passes() -> list:
     """Stage 1 after import: inference-only rewrites and constant folding."""
     from tvm import relax
@@ -155,6 +189,7 @@ def simplify_passes() -> list:
         sum_to_add(),
         remove_dropout(),
         power_to_roots(),
+        clip_to_min_max(),
         relax.transform.DeadCodeElimination(),
         relax.transform.FoldBatchnormToConv2D(),
         relax.transform.DecomposeOpsForInference(),

@@ -468,8 +468,34 @@ def layout_passes(lanes: int) -> list:
     lanes = checks.positive_int("nchwc.layout_passes", "lanes", lanes)
     layouts = [f"NCHW{lanes}c", f"OIHW{lanes}i{lanes}o"]
     return [pad_channels(lanes), relax.transform.FoldConstant(),
-            convert_layout_or_keep(layouts), fold.fold_constants(),
-            relax.transform.FoldConstant()]
+            convert_layout_or_keep(layouts), isnan_after_transforms(),
+            fold.fold_constants(), relax.transform.FoldConstant()]
+
+
+def isnan_after_transforms():
+    """A pass that moves a layout transform from ``isnan(x)`` onto ``x``.
+
+    ``ConvertLayout`` may put a layout transform on the ``bool`` result of
+    the NaN test of a quantization, ``where(isnan(x), 0, x)``, when its
+    consumer stays in NCHW; TVM 0.27's legalization of ``layout_transform``
+    then fails on the ``bool`` tensor (it fills padding with a float zero).
+    Transforming ``x`` first and testing afterwards is the same tensor.
+    """
+    from tvm import relax
+    from tvm.relax.dpl import is_op, rewrite_call, wildcard
+
+    x = wildcard()
+    pattern = is_op("relax.layout_transform")(is_op("relax.isnan")(x))
+
+    def rewrite(expr, matches):
+        return relax.op.isnan(relax.op.layout_transform(matches[x],
+                                                        expr.attrs.index_map))
+
+    @relax.transform.function_pass(opt_level=0, name="IsnanAfterTransforms")
+    def transform(func, mod, ctx):
+        return rewrite_call(pattern, rewrite, func)
+
+    return transform
 
 
 def convert_layout_or_keep(layouts: list[str]):

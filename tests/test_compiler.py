@@ -306,3 +306,48 @@ def test_power_to_roots_rewrites_lrn_and_keeps_its_values():
         window = sum(square[:, i:i + 16] for i in range(5))
         expected = (x / (1.0 + 1e-4 / 5 * window) ** 0.75).astype(np.float32)
     np.testing.assert_allclose(compiled(x), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_clip_becomes_min_max_so_quantized_networks_stay_packed():
+    import tvm
+    from tvm import relax
+
+    from d2lcc import ir, nchwc
+
+    mod = ir.single_op_module(lambda x: relax.op.clip(x, -2, 3), ((1, 8, 2, 2), "float32"))
+    rewritten = compiler.clip_to_min_max()(mod)
+    assert ir.op_names(rewritten) == ["minimum", "maximum"]
+    x = np.array([-np.inf, -5, -2, 0, 2.5, 3, 7, np.inf] * 4, np.float32).reshape(1, 8, 2, 2)
+    np.testing.assert_array_equal(compiler.build(compiler.optimize(rewritten))(x),
+                                  np.clip(x, -2, 3))
+    # two quantized convolutions in a row: each requantization ends in a clip,
+    # which used to send the activations back to NCHW between the convolutions
+    from d2lcc import qnn
+
+    rng = np.random.default_rng(4)
+    w1 = rng.integers(-64, 64, (16, 8, 3, 3), dtype=np.int8)
+    w2 = rng.integers(-64, 64, (16, 16, 3, 3), dtype=np.int8)
+
+    def two_convs(x):
+        q = qnn.quantize(x, 0.05, 0, out_dtype="int8")
+        for w in (w1, w2):
+            q = qnn.conv2d(q, relax.const(w), 0, 0, 0.05, 0.01, padding=(1, 1))
+            q = qnn.requantize(q, 0.0005, 0, 0.05, 0, out_dtype="int8")
+        return qnn.dequantize(q, 0.05, 0)
+
+    two = ir.single_op_module(two_convs, ((1, 8, 6, 6), "float32"))
+    def after_rounding(keep_clip):
+        simplify = [p for p in compiler.simplify_passes()
+                    if not (keep_clip and p.info.name == "ClipToMinMax")]
+        with tvm.target.Target({"kind": "llvm"}):
+            packed = tvm.transform.Sequential(compiler.qnn_passes() + simplify
+                                              + nchwc.layout_passes(8))(two)
+        names = ir.op_names(packed)
+        return [names[i + 1] for i, n in enumerate(names) if n == "round"]
+
+    # the requantization after each convolution stays packed (and did not)
+    assert after_rounding(keep_clip=False) == ["isnan", "minimum", "minimum"]
+    assert after_rounding(keep_clip=True) == ["isnan"] + ["layout_transform"] * 2
+    x = rng.standard_normal((1, 8, 6, 6)).astype(np.float32)
+    np.testing.assert_array_equal(d2lcc.compile(two)(x),
+                                  d2lcc.compile(two, schedules="none")(x))

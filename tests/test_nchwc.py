@@ -300,3 +300,27 @@ def test_zero_padded_input_lanes_are_skipped_and_the_result_kept():
     assert nchwc.conv_extents(kernel)["rb"] == 3
     with pytest.raises(ValueError, match="in_lanes"):
         _packed_func(cc=1, o=2, size=6, k=3, pad=1, in_lanes=9)
+
+
+def test_isnan_moves_after_a_layout_transform():
+    """TVM 0.27 cannot legalize a layout transform of a bool tensor."""
+    from tvm import relax
+
+    from d2lcc import compiler, ir
+
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((1, 16, 2, 2), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            nan = bb.emit(relax.op.isnan(x))
+            y = bb.emit_output(relax.op.layout_transform(
+                nan, index_map=lambda n, c, h, w: (n, c // 8, h, w, c % 8)))
+        bb.emit_func_output(y)
+    mod = bb.get()
+    moved = nchwc.isnan_after_transforms()(mod)
+    assert ir.op_names(moved) == ["layout_transform", "isnan"]
+    x = np.random.default_rng(8).standard_normal((1, 16, 2, 2)).astype(np.float32)
+    x[0, 3, 1, 0] = np.nan
+    got = compiler.compile(moved)(x)
+    expected = np.isnan(x).reshape(1, 2, 8, 2, 2).transpose(0, 1, 3, 4, 2)
+    np.testing.assert_array_equal(got, expected)

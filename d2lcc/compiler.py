@@ -376,7 +376,7 @@ def schedule_loops(func: Any):
 
 
 def schedule_leftovers(mod: Any):
-    """Return ``mod`` with :func:`schedule_loops` applied to every unscheduled kernel."""
+    """Return ``mod`` with :func:`schedule_loops` applied to each unscheduled kernel."""
     import tvm
 
     if not isinstance(mod, tvm.IRModule):

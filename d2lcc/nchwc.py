@@ -240,10 +240,11 @@ def block_packed_conv(sch: Any, ow_tile: int, oc_tile: int, rc_chunk: int,
         update = sch.get_child_blocks(part)[0] if part is not j else conv
         cols, rci, ri, rj, rb, oi, ob = sch.get_loops(update)[-7:]
         if int(sch.get(cols).extent) % ow_tile == 0:
-            cols, tile = sch.split(cols, [None, ow_tile])
-        else:  # the last columns, all in one tile (a partition starts past 0)
-            cols, tile = None, cols
-        sch.reorder(*([cols] if cols is not None else []), rci, ri, rj, rb, oi, tile, ob)
+            outer, tile = sch.split(cols, [None, ow_tile])
+            sch.reorder(outer, rci, ri, rj, rb, oi, tile, ob)
+        else:  # the columns left over, all in one tile
+            tile = cols
+            sch.reorder(rci, ri, rj, rb, oi, tile, ob)
         sch.unroll(tile)
 
 
@@ -546,15 +547,21 @@ def is_packed_conv(func: Any) -> bool:
     return has_block(sch, "conv") and len(sch.get_loops(sch.get_sblock("conv"))) == 9
 
 
-def schedule_module(mod: Any):
-    """Return ``mod`` with :func:`schedule_conv` applied to every packed convolution."""
+def schedule_module(mod: Any, blocking: Any = "auto"):
+    """Return ``mod`` with :func:`schedule_conv` applied to every packed convolution.
+
+    ``blocking`` is passed on to :func:`schedule_conv` (``"auto"`` or None).
+    """
     import tvm
 
     if not isinstance(mod, tvm.IRModule):
         raise TypeError(f"nchwc.schedule_module: mod must be a tvm.IRModule, "
                         f"got {type(mod).__name__}")
+    if blocking is not None and not (isinstance(blocking, str) and blocking == "auto"):
+        raise ValueError("nchwc.schedule_module: blocking must be 'auto' or None, "
+                         f"got {blocking!r}")
     updated = tvm.IRModule(dict(mod.functions), attrs=mod.attrs)
     for gv, func in mod.functions.items():
         if is_packed_conv(func):
-            updated[gv] = schedule_conv(func)
+            updated[gv] = schedule_conv(func, blocking=blocking)
     return updated

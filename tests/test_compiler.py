@@ -314,10 +314,12 @@ def test_clip_becomes_min_max_so_quantized_networks_stay_packed():
 
     from d2lcc import ir, nchwc
 
-    mod = ir.single_op_module(lambda x: relax.op.clip(x, -2, 3), ((1, 8, 2, 2), "float32"))
+    mod = ir.single_op_module(lambda x: relax.op.clip(x, -2, 3),
+                              ((1, 8, 2, 2), "float32"))
     rewritten = compiler.clip_to_min_max()(mod)
     assert ir.op_names(rewritten) == ["minimum", "maximum"]
-    x = np.array([-np.inf, -5, -2, 0, 2.5, 3, 7, np.inf] * 4, np.float32).reshape(1, 8, 2, 2)
+    x = np.array([-np.inf, -5, -2, 0, 2.5, 3, 7, np.inf] * 4, np.float32)
+    x = x.reshape(1, 8, 2, 2)
     np.testing.assert_array_equal(compiler.build(compiler.optimize(rewritten))(x),
                                   np.clip(x, -2, 3))
     # two quantized convolutions in a row: each requantization ends in a clip,

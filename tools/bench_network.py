@@ -75,6 +75,9 @@ def main() -> None:
         start = time.perf_counter()
         net = d2lcc.compile(model, **best_settings(name))
         compile_s = time.perf_counter() - start
+        # Profile before onnxruntime runs at all: its worker threads spin for a
+        # while after each run and would stall whichever kernel comes first.
+        slowest = net.profile(x, repeat=5)[:6]
         session = onnxruntime_session(model)
         feed = {session.get_inputs()[0].name: x}
         ref = session.run(None, feed)[0]
@@ -88,7 +91,7 @@ def main() -> None:
             print(f"  {name} round {r}: tvm {t_tvm * 1e3:.3f} ms, "
                   f"onnxruntime {t_ort * 1e3:.3f} ms")
         print(f"  {name}: compiled in {compile_s:.1f} s; slowest kernels:")
-        for row in net.profile(x, repeat=5)[:6]:
+        for row in slowest:
             print(f"    {row.name:44s} {row.seconds * 1e3:8.3f} ms {row.share:6.1%}")
         ratio = best["ort"] / best["tvm"]
         print(f"{name}: tvm {best['tvm'] * 1e3:.3f} ms, onnxruntime "

@@ -153,6 +153,25 @@ def largest_divisor(n: int, limit: int) -> int:
     return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
 
 
+def divisor_tiles(width: int, blocks: int, limit: int) -> list[tuple[int, int]]:
+    """Register tiles ``(columns, channel blocks)`` that divide a kernel's row.
+
+    Every pair whose columns divide ``width``, whose channel blocks divide
+    ``blocks``, and whose product (the sums held in registers) is at most
+    ``limit``, fewest columns first.
+
+    >>> divisor_tiles(6, 4, 4)
+    [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2), (3, 1)]
+    """
+    func = "conv.divisor_tiles"
+    width = checks.positive_int(func, "width", width)
+    blocks = checks.positive_int(func, "blocks", blocks)
+    limit = checks.positive_int(func, "limit", limit)
+    return [(ow, oc) for ow in range(1, min(width, limit) + 1) if width % ow == 0
+            for oc in range(1, min(blocks, limit) + 1) if blocks % oc == 0
+            and ow * oc <= limit]
+
+
 def _static_shape(func: str, name: str, tensor: Any) -> tuple[int, ...]:
     from tvm import te, tirx
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import checks, fold
-from .conv import has_block
+from .conv import divisor_tiles, has_block
 
 #: The loops of a packed convolution's ``conv`` block, outermost first.
 _LOOPS = ("b", "o", "i", "j", "ob", "rc", "ri", "rj", "rb")
@@ -300,10 +300,7 @@ def default_tiles(width: int, blocks: int) -> tuple[int, int]:
 
     width = checks.positive_int("nchwc.default_tiles", "width", width)
     blocks = checks.positive_int("nchwc.default_tiles", "blocks", blocks)
-    limit = min(12, vector_registers() - 4)
-    tiles = [(ow, oc) for ow in range(1, min(width, limit) + 1) if width % ow == 0
-             for oc in range(1, min(blocks, limit) + 1) if blocks % oc == 0
-             and ow * oc <= limit]
+    tiles = divisor_tiles(width, blocks, min(12, vector_registers() - 4))
     paired = [t for t in tiles if t[0] >= 2 and 2 <= t[1] <= 4]
     best = max(paired, key=lambda t: (t[0] * t[1], t[1]), default=(1, 1))
     if best[0] * best[1] >= 6:
@@ -390,26 +387,30 @@ def schedule_conv(func: Any, ow_tile: int | None = None, oc_tile: int | None = N
         raise TypeError(f"{name}: func must be an unscheduled PrimFunc "
                         "that legalize_conv2d wrote (a 'conv' block with 9 loops)")
     extents = conv_extents(func)
-    if isinstance(blocking, str) and blocking == "auto":
-        short = extents["rc"] * extents["ri"] * extents["rj"] * extents["rb"] \
-            <= SHORT_REDUCTION
-        blocking = None if short else "default"
-    elif blocking is not None and not (isinstance(blocking, (tuple, list))
-                                       and len(blocking) == 2):
+    auto = isinstance(blocking, str) and blocking == "auto"
+    if not auto and blocking is not None and not (isinstance(blocking, (tuple, list))
+                                                  and len(blocking) == 2):
         raise TypeError(f"{name}: blocking must be 'auto', None or a pair "
                         f"(rc_chunk, rows), got {blocking!r}")
-    default = (default_tiles(extents["j"], extents["o"]) if blocking is None
-               else blocked_tiles(extents["o"]))
+    if auto:
+        blocked = extents["rc"] * extents["ri"] * extents["rj"] * extents["rb"] \
+            > SHORT_REDUCTION
+    else:
+        blocked = blocking is not None
+    default = (blocked_tiles(extents["o"]) if blocked
+               else default_tiles(extents["j"], extents["o"]))
     ow_tile = checks.positive_int(name, "ow_tile", default[0] if ow_tile is None
                                   else ow_tile)
     oc_tile = checks.positive_int(name, "oc_tile", default[1] if oc_tile is None
                                   else oc_tile)
-    if blocking is None:  # block_packed_conv tiles any width; this one must divide
+    if not blocked:  # block_packed_conv tiles any width; this one must divide
         checks.multiple_of(name, "output width", extents["j"], ow_tile, "ow_tile")
     checks.multiple_of(name, "output channel blocks", extents["o"], oc_tile, "oc_tile")
-    if isinstance(blocking, str):
+    if not blocked:
+        blocking = None
+    elif auto:
         blocking = default_blocking(extents, ow_tile, oc_tile)
-    elif blocking is not None:
+    else:
         rc_chunk = checks.positive_int(name, "blocking[0]", blocking[0])
         rows = checks.positive_int(name, "blocking[1]", blocking[1])
         checks.multiple_of(name, "input channel blocks", extents["rc"], rc_chunk,

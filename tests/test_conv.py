@@ -268,3 +268,12 @@ def test_bad_inputs_raise(case):
         func(*args, **kwargs)
     expected = f"conv.{func.__name__}: {message}"
     assert str(info.value).startswith(expected), str(info.value)
+
+
+def test_divisor_tiles_divide_the_row_and_fit_the_limit():
+    assert conv.divisor_tiles(6, 4, 4) == [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2),
+                                           (3, 1)]
+    assert conv.divisor_tiles(13, 40, 12) == [(1, 1), (1, 2), (1, 4), (1, 5),
+                                              (1, 8), (1, 10)]
+    with pytest.raises(ValueError, match="limit=0"):
+        conv.divisor_tiles(6, 4, 0)

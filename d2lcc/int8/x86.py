@@ -48,7 +48,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import checks
-from ..conv import largest_divisor
+from ..conv import divisor_tiles, largest_divisor
 
 __teaching__ = ("dot_avx2", "tensorize_matmul")
 
@@ -573,10 +573,7 @@ def conv_tiles(width: int, blocks: int, isa_name: str) -> tuple[int, int]:
     width = checks.positive_int(func, "width", width)
     blocks = checks.positive_int(func, "blocks", blocks)
     spec = isa(checks.one_of(func, "isa_name", isa_name, ISAS))
-    budget = spec.mr * spec.vectors
-    tiles = [(ow, ov) for ow in range(1, min(width, budget) + 1) if width % ow == 0
-             for ov in range(1, min(blocks, budget) + 1) if blocks % ov == 0
-             and ow * ov <= budget]
+    tiles = divisor_tiles(width, blocks, spec.mr * spec.vectors)
     return max(tiles, key=lambda t: (t[0] * t[1],
                                      min(t[0], spec.mr) * min(t[1], spec.vectors)))
 

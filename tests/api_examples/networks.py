@@ -1,17 +1,6 @@
 """Valid example arguments of the whole-network schedules (test_public_api)."""
 
 
-def _packed_conv():
-    from tvm import te
-
-    from d2lcc import nchwc
-
-    data = te.placeholder((1, 2, 6, 6, 8), "float32", name="data")
-    kernel = te.placeholder((2, 2, 3, 3, 8, 8), "float32", name="kernel")
-    return te.create_prim_func(
-        [data, kernel, nchwc.conv2d_nchwc_compute(data, kernel, [1, 1], [1, 1, 1, 1])])
-
-
 def _pool_kernel():
     import tvm
     from tvm import relax
@@ -36,6 +25,7 @@ EXAMPLES = {
         func=next(f for f in _pool_kernel().functions.values()
                   if isinstance(f, __import__("tvm").tirx.PrimFunc))),
     "d2lcc.compiler.schedule_leftovers": lambda: dict(mod=_pool_kernel()),
+    "d2lcc.conv.divisor_tiles": lambda: dict(width=6, blocks=4, limit=4),
     "d2lcc.int8.x86.conv_tiles": lambda: dict(width=56, blocks=8, isa_name="avx2"),
 }
 

@@ -316,6 +316,11 @@ def schedule_small_kernels(mod: Any):
     return updated
 
 
+#: The most terms a reduction may have for :func:`schedule_loops` (a pooling
+#: window; a 7x7 global pool has 49).
+POOL_WINDOW = 64
+
+
 def schedule_loops(func: Any):
     """Schedule a data-movement kernel no rule covers: inline, reorder, go parallel.
 
@@ -325,8 +330,13 @@ def schedule_loops(func: Any):
     its padding on the fly), the loops follow the output's index order (so
     writes are contiguous) with any reduction loops just inside them, the
     outer loops run in parallel, and a short innermost output loop (a channel
-    block) is vectorized. Returns None where that does not apply: a kernel with
-    a block that cannot be inlined, or loops that are not one per block axis.
+    block) is vectorized. A pool fused with element-wise consumers (the shift
+    of a quantized tensor, say) keeps one consumer block, computed inside the
+    pool's outer loops right after each block of pooled values. Returns None
+    where that does not apply: more than one block that cannot be inlined
+    besides such a consumer, loops that are not one per block axis, or a
+    reduction that is not a pool: one over more than :data:`POOL_WINDOW`
+    terms, or over products of two tensors.
     """
     import re
 
@@ -337,12 +347,15 @@ def schedule_loops(func: Any):
         raise TypeError(f"schedule_loops: func must be a tvm.tirx.PrimFunc, "
                         f"got {type(func).__name__}")
     sch = s_tir.Schedule(func)
-    try:
-        for block in sch.get_child_blocks(sch.get_sblock("root"))[:-1]:
+    for block in sch.get_child_blocks(sch.get_sblock("root"))[:-1]:
+        try:
             sch.compute_inline(block)
-    except s_tir.schedule.ScheduleError:
+        except s_tir.schedule.ScheduleError:
+            continue  # a reduction: it must be the main block below
+    blocks = sch.get_child_blocks(sch.get_sblock("root"))
+    if len(blocks) > 2:
         return None
-    block = sch.get_child_blocks(sch.get_sblock("root"))[-1]
+    block, tail = blocks[0], (blocks[1] if len(blocks) == 2 else None)
     loops, stmt = sch.get_loops(block), sch.get(block)
     if not loops:
         return None
@@ -353,6 +366,15 @@ def schedule_loops(func: Any):
                        for b, loop in zip(realize.iter_values, loops)):
         return None
     reduce = [iv.iter_type == 2 for iv in values]  # 2: CommReduce
+    terms = 1
+    for is_reduce, iv in zip(reduce, values):
+        terms *= int(iv.dom.extent) if is_reduce else 1
+    inputs = []  # the tensors the block reads, besides its own output
+    for r in stmt.reads:
+        if not any(r.source.same_as(t.source) for t in [*stmt.writes, *inputs]):
+            inputs.append(r)
+    if terms > POOL_WINDOW or (any(reduce) and len(inputs) != 1):
+        return None  # a long reduction or a product of two tensors: DLight's
     written = [set(re.findall(r"\w+", str(r.min))) for r in stmt.writes[0].region]
     position = {i: min((k for k, names in enumerate(written)
                         if str(values[i].var) in names), default=len(written))
@@ -372,6 +394,17 @@ def schedule_loops(func: Any):
         sch.parallel(sch.fuse(*parallel) if len(parallel) > 1 else parallel[0])
     if inner is not None:
         sch.vectorize(loops[inner])
+    if tail is not None:
+        kept = len(outer) - len(parallel) + bool(parallel)  # outer loops after fusing
+        if not kept:
+            return None
+        try:
+            sch.reverse_compute_at(tail, sch.get_loops(block)[kept - 1])
+        except s_tir.schedule.ScheduleError:
+            return None
+        last = sch.get_loops(tail)[-1]
+        if len(sch.get_loops(tail)) > kept and int(sch.get(last).extent) <= 16:
+            sch.vectorize(last)
     return sch.mod["main"].with_attr("tirx.is_scheduled", True)
 
 
@@ -521,8 +554,9 @@ def optimize(model: Any, target: Any = None, *, schedules: str = "book",
 
     Stage 3 applies, in this order: the best records of ``database``; with
     ``schedules="book"``, :func:`d2lcc.nchwc.schedule_conv` to every packed
-    convolution left; live tuning of what is still unscheduled; DLight's rules
-    to the rest (unless ``schedules="none"``).
+    convolution left; live tuning of what is still unscheduled; with "book",
+    :func:`schedule_leftovers` to data movement and pools; DLight's rules to
+    the rest (unless ``schedules="none"``).
     """
     import tempfile
 
@@ -554,10 +588,10 @@ def optimize(model: Any, target: Any = None, *, schedules: str = "book",
             mod = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(mod)
     if schedules != "none":
         mod = schedule_small_kernels(mod)
+        if schedules == "book":  # before DLight, which runs a fused pool serially
+            mod = schedule_leftovers(mod)
         with target:
             mod = dlight_pass()(mod)
-    if schedules == "book":
-        mod = schedule_leftovers(mod)
     return mod
 
 

@@ -471,7 +471,8 @@ def layout_passes(lanes: int) -> list:
     layouts = [f"NCHW{lanes}c", f"OIHW{lanes}i{lanes}o"]
     return [pad_channels(lanes), relax.transform.FoldConstant(),
             convert_layout_or_keep(layouts), isnan_after_transforms(),
-            fold.fold_constants(), relax.transform.FoldConstant()]
+            pad_in_packed_layout(), fold.fold_constants(),
+            relax.transform.FoldConstant()]
 
 
 def isnan_after_transforms():
@@ -494,6 +495,67 @@ def isnan_after_transforms():
                                                         expr.attrs.index_map))
 
     @relax.transform.function_pass(opt_level=0, name="IsnanAfterTransforms")
+    def transform(func, mod, ctx):
+        return rewrite_call(pattern, rewrite, func)
+
+    return transform
+
+
+def _is_packing(index_map: Any, unpack: bool, block: int) -> bool:
+    """Whether ``index_map`` is NCHW[block]c -> NCHW (``unpack``) or the reverse.
+
+    Checked on sample points rather than by the map's text, which may differ.
+    """
+    samples = [(0, 1, 2, 3, block - 1), (1, 2, 0, 1, 0)] if unpack else \
+        [(0, block + 1, 2, 3), (1, 2 * block - 1, 0, 1)]
+    for point in samples:
+        if unpack:
+            n, cb, h, w, ci = point
+            want = (n, cb * block + ci, h, w)
+        else:
+            n, c, h, w = point
+            want = (n, c // block, h, w, c % block)
+        try:
+            got = tuple(int(v) for v in index_map.map_indices(list(point)))
+        except (TypeError, ValueError):
+            return False
+        if got != want:
+            return False
+    return True
+
+
+def pad_in_packed_layout():
+    """A pass that pads packed activations where ``ConvertLayout`` unpacks them.
+
+    TVM 0.27's ``ConvertLayout`` has no packed-layout rule for ``nn.pad``, so
+    a pad between two packed convolutions (the lowering of a ``qnn.conv2d``
+    whose zero point is not 0 emits one, :mod:`d2lcc.qnn.lower_matmul`) sits
+    between a transform back to NCHW and one into ``NCHW[x]c`` again: two
+    copies of the activations around a third. A pad of only H and W commutes
+    with the packing, so the three become one pad of the packed tensor.
+    """
+    from tvm import relax
+    from tvm.relax.dpl import is_op, rewrite_call, wildcard
+
+    x = wildcard()
+    unpack = is_op("relax.layout_transform")(x)
+    padded = is_op("relax.nn.pad")(unpack)
+    pattern = is_op("relax.layout_transform")(padded)
+
+    def rewrite(expr, matches):
+        shape = [int(d) for d in matches[x].ty.shape]
+        pad = matches[padded].attrs
+        widths = [int(v) for v in pad.pad_width]
+        out = [int(d) for d in expr.ty.shape]
+        if (len(shape) != 5 or len(out) != 5 or str(pad.pad_mode) != "constant"
+                or any(widths[:4]) or out[1] != shape[1] or out[4] != shape[4]
+                or not _is_packing(matches[unpack].attrs.index_map, True, shape[4])
+                or not _is_packing(expr.attrs.index_map, False, shape[4])):
+            return expr
+        return relax.op.nn.pad(matches[x], widths + [0, 0],
+                               pad_value=float(pad.pad_value))
+
+    @relax.transform.function_pass(opt_level=0, name="PadInPackedLayout")
     def transform(func, mod, ctx):
         return rewrite_call(pattern, rewrite, func)
 

@@ -180,6 +180,45 @@ def test_leftover_data_movement_kernels_run_in_parallel_and_stay_exact():
         compiler.schedule_leftovers(pool)
 
 
+def test_a_pool_fused_with_its_consumers_runs_in_parallel_and_stays_exact():
+    import tvm
+    from tvm import relax
+
+    from d2lcc import ir
+
+    def network(x):  # a pool, then the int8 -> uint8 shift a quantized net adds
+        pooled = relax.op.nn.max_pool2d(x, 3, 1, 1, layout="NCHW8c")
+        shifted = relax.op.add(relax.op.astype(pooled, "int32"), relax.const(128))
+        return relax.op.astype(shifted, "uint8")
+
+    mod = ir.single_op_module(network, ((1, 4, 9, 9, 8), "int8"))
+    with tvm.target.Target({"kind": "llvm"}):
+        fused = tvm.transform.Sequential([
+            relax.transform.LegalizeOps(), relax.transform.AnnotateTIROpPattern(),
+            relax.transform.FuseOps(), relax.transform.FuseTIR()])(mod)
+    kernel = next(f for f in fused.functions.values()
+                  if isinstance(f, tvm.tirx.PrimFunc))
+    scheduled = compiler.schedule_loops(kernel)
+    text = scheduled.script()
+    assert "T.parallel" in text and text.count("T.vectorized(T.int64(8))") == 2
+    x = np.random.default_rng(3).integers(-128, 128, (1, 4, 9, 9, 8), dtype=np.int8)
+    padded = np.pad(x.astype(np.int32), [(0, 0), (0, 0), (1, 1), (1, 1), (0, 0)],
+                    constant_values=-128)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(2, 3))
+    expected = (windows.max(axis=(-2, -1)) + 128).astype(np.uint8)
+    got = compiler.build(compiler.schedule_leftovers(fused))(x)
+    np.testing.assert_array_equal(got, expected)
+    # A reduction over products of two tensors is not a pool: DLight's.
+    product = ir.single_op_module(
+        lambda a: relax.op.matmul(a, relax.const(np.ones((8, 8), np.float32))),
+        ((4, 8), "float32"))
+    with tvm.target.Target({"kind": "llvm"}):
+        product = relax.transform.LegalizeOps()(product)
+    matmul = next(f for f in product.functions.values()
+                  if isinstance(f, tvm.tirx.PrimFunc))
+    assert compiler.schedule_loops(matmul) is None
+
+
 def test_resnet50_matches_the_numpy_reference():
     from d2lcc import zoo
 

@@ -324,3 +324,41 @@ def test_isnan_moves_after_a_layout_transform():
     got = compiler.compile(moved)(x)
     expected = np.isnan(x).reshape(1, 2, 8, 2, 2).transpose(0, 1, 3, 4, 2)
     np.testing.assert_array_equal(got, expected)
+
+
+def _unpack_pad_pack(shape, widths, block=8, pack=None):
+    """A module that unpacks ``NCHW[block]c``, pads, and packs (``pack``) again."""
+    from tvm import relax
+
+    pack = pack or (lambda n, c, h, w: (n, c // block, h, w, c % block))
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(shape, "uint8"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            flat = bb.emit(relax.op.layout_transform(
+                x, index_map=lambda n, c, h, w, ci: (n, c * block + ci, h, w)))
+            padded = bb.emit(relax.op.nn.pad(flat, widths, pad_value=128.0))
+            y = bb.emit_output(relax.op.layout_transform(padded, index_map=pack))
+        bb.emit_func_output(y)
+    return bb.get()
+
+
+def test_pad_between_packed_layouts_pads_the_packed_tensor():
+    from d2lcc import compiler, ir
+
+    mod = _unpack_pad_pack((1, 2, 5, 6, 8), [0, 0, 0, 0, 1, 2, 0, 3])
+    moved = nchwc.pad_in_packed_layout()(mod)
+    assert ir.op_names(moved) == ["nn.pad"]  # the two copies are gone
+    x = np.random.default_rng(9).integers(0, 256, (1, 2, 5, 6, 8), dtype=np.uint8)
+    expected = np.pad(x, [(0, 0), (0, 0), (1, 2), (0, 3), (0, 0)],
+                      constant_values=128)
+    np.testing.assert_array_equal(compiler.compile(moved)(x), expected)
+    np.testing.assert_array_equal(compiler.compile(mod)(x), expected)
+    # A pad of the channels, or a different packing, must stay as it was.
+    for kept in (_unpack_pad_pack((1, 2, 5, 6, 8), [0, 0, 0, 8, 1, 1, 1, 1]),
+                 _unpack_pad_pack((1, 2, 5, 6, 8), [0, 0, 0, 0, 1, 1, 1, 1], pack=(
+                     lambda n, c, h, w: (n, c % 2, h, w, c // 2))),
+                 _unpack_pad_pack((1, 2, 5, 6, 8), [0, 0, 0, 0, 1, 1, 1, 1], pack=(
+                     lambda n, c, h, w: (n, c // 4, h, w, c % 4)))):
+        assert ir.op_names(nchwc.pad_in_packed_layout()(kept)).count(
+            "layout_transform") == 2

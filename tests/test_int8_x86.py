@@ -282,6 +282,47 @@ def test_padded_conv2d_is_exact(packed):
     np.testing.assert_array_equal(compiler.build(scheduled, target)(x), expected)
 
 
+
+def test_used_channels_rounds_the_last_nonzero_channel_up_to_a_group():
+    w = np.zeros((8, 8, 3, 3), np.int8)
+    assert x86.used_channels(w) == 4  # nothing to multiply: one group still
+    w[:, :3] = 1
+    assert x86.used_channels(w) == 4  # a first layer: 3 channels of 8
+    w[0, 5, 2, 2] = -1
+    assert x86.used_channels(w) == 8
+    assert x86.used_channels(np.ones((8, 3, 1, 1), np.int8)) == 3
+    with pytest.raises(ValueError, match="w must be 4-D"):
+        x86.used_channels(np.ones((8, 3), np.int8))
+
+
+@needs_avx2
+def test_first_layer_multiplies_only_its_real_channels():
+    """3 channels packed to a block of 8: the kernel reads one group of 4."""
+    from tvm import relax, s_tir
+
+    from d2lcc import compiler, nchwc
+    from d2lcc.conv import conv2d_numpy
+
+    rng = _rng(12)
+    w = rng.integers(-64, 64, (16, 3, 3, 3), dtype=np.int8)
+
+    def build(x):
+        return relax.op.nn.conv2d(x, relax.const(w), strides=2, padding=1,
+                                  out_dtype="int32")
+
+    mod = d2lcc.ir.single_op_module(build, ((1, 3, 9, 9), "uint8"))
+    target = d2lcc.target.host()
+    base = {"relax.nn.conv2d": nchwc.legalize_conv2d}
+    prepared, scheduled = _compile(mod, target, nchwc.layout_passes(8), base)
+    (name,) = [n for n in _kernels(prepared) if "int8_conv2d" in n]
+    sch = s_tir.Schedule(prepared[name])
+    extents = [int(sch.get(loop).extent)
+               for loop in sch.get_loops(sch.get_sblock(x86.CONV_BLOCK))]
+    assert extents[5] == 1  # one group of 4 channels, not two
+    x = rng.integers(0, 256, (1, 3, 9, 9), dtype=np.uint8)
+    expected = conv2d_numpy(x.astype(np.float64), w.astype(np.float64), 1)[..., ::2, ::2]
+    np.testing.assert_array_equal(compiler.build(scheduled, target)(x), expected)
+
 @needs_avx2
 def test_full_range_weights_fall_back_on_avx2_but_not_on_vnni():
     from tvm import relax

@@ -356,7 +356,9 @@ def conv2d_compute(data, weight, strides, padding, dilation):
     ``data`` is uint8, either packed ``[N, C/bc, H, W, bc]`` (``bc`` a multiple
     of 4; the result is int32 ``[N, O/lanes, OH, OW, lanes]``), or NCHW: then a
     stage ``pack`` lays it out as ``[N, C4/4, H, W, 4]`` and a stage ``unpack``
-    returns the result in NCHW.
+    returns the result in NCHW. A weight with fewer channels than the data
+    (``C4 < C``) reads only the data's first ``C4``: the convolution of a
+    first layer whose 3 channels were padded to a block skips the padding.
     """
     from tvm import te
 
@@ -369,7 +371,7 @@ def conv2d_compute(data, weight, strides, padding, dilation):
         n, cb, h, w, bc = _te_tensor(func, "data", data, 5, "uint8")
         checks.multiple_of(func, "data's channel block", bc, 4, "4")
     ob, groups, kh, kw, lanes, four = _te_tensor(func, "weight", weight, 6, "int8")
-    if four != 4 or groups * 4 != cb * bc:
+    if four != 4 or groups * 4 > cb * bc:
         raise ValueError(f"{func}: weight {list(weight.shape)} does not fit data "
                          f"{list(data.shape)} (see pack_conv_weight)")
     sh, sw = _ints(func, "strides", strides, 2, 1)
@@ -452,6 +454,18 @@ def pack_conv_weight(w: np.ndarray, lanes: int) -> np.ndarray:
     return np.ascontiguousarray(w)
 
 
+def used_channels(w: np.ndarray) -> int:
+    """The input channels of an ``[O, C, KH, KW]`` weight worth multiplying.
+
+    Up to the last channel with a nonzero weight, rounded up to a multiple of
+    4 (one group of the dot product), and at most ``C``; at least 4.
+    """
+    w = checks.array("int8.x86.used_channels", "w", w, ndim=4)
+    nonzero = np.flatnonzero(np.any(w != 0, axis=(0, 2, 3)))
+    last = int(nonzero[-1]) + 1 if nonzero.size else 1
+    return min(w.shape[1], max(4, -(-last // 4) * 4))
+
+
 def _layout_blocks(data_layout: str, kernel_layout: str, out_layout: str):
     """``(bc, bo)`` of ``NCHW[bc]c``, ``OIHW[bc]i[bo]o``, ``NCHW[bo]c``; 0s for NCHW."""
     import re
@@ -516,6 +530,7 @@ def _legalize_conv2d_rule(spec: Isa, fallback: Callable) -> Callable:
         if w.shape[0] % spec.lanes or (spec.name == "avx2"
                                        and not saturation_free(w, axis=1)):
             return fallback(bb, call)
+        w = w[:, :used_channels(w)]  # channels of zero weights need no products
         return bb.call_te(conv2d_compute, call.args[0], relax.const(pack_conv_weight(
             w, spec.lanes)), [int(s) for s in attrs.strides],
             [int(p) for p in attrs.padding], [int(d) for d in attrs.dilation],

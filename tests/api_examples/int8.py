@@ -37,6 +37,7 @@ EXAMPLES = {
                                                lanes=8),
     "d2lcc.int8.x86.pack_conv_weight": lambda: dict(
         w=np.zeros((8, 3, 3, 3), np.int8), lanes=8),
+    "d2lcc.int8.x86.used_channels": lambda: dict(w=np.zeros((8, 8, 3, 3), np.int8)),
     "d2lcc.int8.x86.saturation_free": lambda: dict(b=np.zeros((4, 4), np.int8),
                                                    axis=0),
     "d2lcc.int8.x86.matmul_te": lambda: dict(m=8, n=16, k=8, lanes=8),

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import checks, fold
+from . import checks, fold, ir
 from . import target as targets
 
 
@@ -71,7 +71,7 @@ def sum_to_add():
     neither fuses into the convolution before it nor keeps a packed layout.
     """
     from tvm import relax
-    from tvm.relax.dpl import is_op, is_tuple, rewrite_call, wildcard
+    from tvm.relax.dpl import is_op, is_tuple, wildcard
 
     a, b = wildcard(), wildcard()
     spread = [is_op("relax.broadcast_to")(x, wildcard()) for x in (a, b)]
@@ -85,11 +85,7 @@ def sum_to_add():
             return expr
         return relax.op.add(matches[a], matches[b])
 
-    @relax.transform.function_pass(opt_level=0, name="SumToAdd")
-    def transform(func, mod, ctx):
-        return rewrite_call(pattern, rewrite, func)
-
-    return transform
+    return ir.rewrite_pass("SumToAdd", pattern, rewrite)
 
 
 def remove_dropout():
@@ -100,17 +96,11 @@ def remove_dropout():
     a copy, and ``ConvertLayout`` fails on the tuple ("Expected nested to
     match tuple"), which would keep a whole network (Inception v1) unpacked.
     """
-    from tvm import relax
-    from tvm.relax.dpl import is_op, is_tuple_get_item, rewrite_call, wildcard
+    from tvm.relax.dpl import is_op, is_tuple_get_item, wildcard
 
     x = wildcard()
     pattern = is_tuple_get_item(is_op("relax.nn.dropout")(x), 0)
-
-    @relax.transform.function_pass(opt_level=0, name="RemoveDropout")
-    def transform(func, mod, ctx):
-        return rewrite_call(pattern, lambda expr, matches: matches[x], func)
-
-    return transform
+    return ir.rewrite_pass("RemoveDropout", pattern, lambda expr, matches: matches[x])
 
 
 def power_to_roots():
@@ -123,7 +113,7 @@ def power_to_roots():
     number up to rounding; a negative base gives NaN either way.
     """
     from tvm import relax
-    from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
+    from tvm.relax.dpl import is_const, is_op, wildcard
 
     x, exponent = wildcard(), is_const()
     pattern = is_op("relax.power")(x, exponent)
@@ -140,11 +130,7 @@ def power_to_roots():
             return relax.op.multiply(root, relax.op.sqrt(root))
         return expr
 
-    @relax.transform.function_pass(opt_level=0, name="PowerToRoots")
-    def transform(func, mod, ctx):
-        return rewrite_call(pattern, rewrite, func)
-
-    return transform
+    return ir.rewrite_pass("PowerToRoots", pattern, rewrite)
 
 
 def clip_to_min_max():
@@ -158,7 +144,7 @@ def clip_to_min_max():
     """
     import numpy as np
     from tvm import relax
-    from tvm.relax.dpl import is_op, rewrite_call, wildcard
+    from tvm.relax.dpl import is_op, wildcard
 
     x = wildcard()
     pattern = is_op("relax.clip")(x, wildcard(), wildcard())
@@ -174,11 +160,7 @@ def clip_to_min_max():
         lo, hi = bounds
         return relax.op.maximum(relax.op.minimum(matches[x], hi), lo)
 
-    @relax.transform.function_pass(opt_level=0, name="ClipToMinMax")
-    def transform(func, mod, ctx):
-        return rewrite_call(pattern, rewrite, func)
-
-    return transform
+    return ir.rewrite_pass("ClipToMinMax", pattern, rewrite)
 
 
 def simplify_passes() -> list:
@@ -301,8 +283,7 @@ def schedule_small_kernels(mod: Any):
                         f"got {type(mod).__name__}")
     updated = tvm.IRModule(dict(mod.functions), attrs=mod.attrs)
     for gv, func in mod.functions.items():
-        if not isinstance(func, tvm.tirx.PrimFunc) or (
-                func.attrs is not None and "tirx.is_scheduled" in func.attrs):
+        if not isinstance(func, tvm.tirx.PrimFunc) or ir.is_scheduled(func):
             continue
         if "T_softmax_maxelem" in _block_names(func):
             updated[gv] = func.with_attr("tirx.is_scheduled", True)
@@ -417,8 +398,7 @@ def schedule_leftovers(mod: Any):
                         f"got {type(mod).__name__}")
     updated = tvm.IRModule(dict(mod.functions), attrs=mod.attrs)
     for gv, func in mod.functions.items():
-        if isinstance(func, tvm.tirx.PrimFunc) and not (
-                func.attrs is not None and "tirx.is_scheduled" in func.attrs):
+        if isinstance(func, tvm.tirx.PrimFunc) and not ir.is_scheduled(func):
             scheduled = schedule_loops(func)
             if scheduled is not None:
                 updated[gv] = scheduled

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import checks
+from . import checks, ir
 from . import target as targets
 
 #: Names of the blocks :func:`dense_compute` writes: the run-time packing of the
@@ -225,7 +225,7 @@ def is_dense_kernel(func: Any) -> bool:
 
     if not isinstance(func, tvm.tirx.PrimFunc):
         return False
-    if func.attrs is not None and "tirx.is_scheduled" in func.attrs:
+    if ir.is_scheduled(func):
         return False
     sch = s_tir.Schedule(func)
     return has_block(sch, PRODUCT_BLOCK) and has_block(sch, PACK_BLOCK)

@@ -3,7 +3,9 @@
 :func:`single_op_module` wraps one expression in a ``main`` function, so a
 section can compile a single operator; :func:`op_names` lists the operators a
 ``main`` calls, which is how the book shows what a pass changed;
-:func:`prim_func_count` counts the TensorIR kernels of a module.
+:func:`prim_func_count` counts the TensorIR kernels of a module;
+:func:`is_scheduled` says whether a kernel is marked scheduled;
+:func:`rewrite_pass` makes a Relax pass out of a pattern and a rewrite.
 """
 
 from __future__ import annotations
@@ -77,3 +79,44 @@ def prim_func_count(mod: Any) -> int:
         raise TypeError(f"ir.prim_func_count: mod must be a tvm.IRModule, "
                         f"got {type(mod).__name__}")
     return sum(isinstance(f, tvm.tirx.PrimFunc) for f in mod.functions.values())
+
+
+def is_scheduled(func: Any) -> bool:
+    """Whether the kernel ``func`` carries TVM's ``tirx.is_scheduled`` mark.
+
+    Each scheduling stage of :func:`d2lcc.compile` marks what it schedules,
+    and every later stage (DLight's rules among them) leaves marked kernels
+    as they are.
+    """
+    import tvm
+
+    if not isinstance(func, tvm.tirx.PrimFunc):
+        raise TypeError(f"ir.is_scheduled: func must be a tvm.tirx.PrimFunc, "
+                        f"got {type(func).__name__}")
+    return func.attrs is not None and "tirx.is_scheduled" in func.attrs
+
+
+def rewrite_pass(name: str, pattern: Any, rewrite: Callable[[Any, dict], Any]):
+    """A Relax function pass that rewrites every match of ``pattern``.
+
+    ``rewrite(expr, matches)`` gets the matched call and the map from the
+    pattern's parts to what they matched, and returns the replacement (or
+    ``expr`` itself, to keep it): TVM's ``relax.dpl.rewrite_call``, applied to
+    each function of a module.
+    """
+    from tvm import relax
+    from tvm.relax.dpl import DFPattern, rewrite_call
+
+    checks.string("ir.rewrite_pass", "name", name)
+    if not isinstance(pattern, DFPattern):
+        raise TypeError(f"ir.rewrite_pass: pattern must be a relax.dpl pattern, "
+                        f"got {type(pattern).__name__}")
+    if not callable(rewrite):
+        raise TypeError(f"ir.rewrite_pass: rewrite must be callable, "
+                        f"got {type(rewrite).__name__}")
+
+    @relax.transform.function_pass(opt_level=0, name=name)
+    def transform(func, mod, ctx):
+        return rewrite_call(pattern, rewrite, func)
+
+    return transform

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import checks, fold
+from . import checks, fold, ir
 from .conv import divisor_tiles, has_block
 
 #: The loops of a packed convolution's ``conv`` block, outermost first.
@@ -436,7 +436,7 @@ def pad_channels(lanes: int):
     """
     import numpy as np
     from tvm import relax
-    from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
+    from tvm.relax.dpl import is_const, is_op, wildcard
 
     lanes = checks.positive_int("nchwc.pad_channels", "lanes", lanes)
     data, weight = wildcard(), is_const()
@@ -456,11 +456,7 @@ def pad_channels(lanes: int):
                                   attrs.dilation, 1, "NCHW", "OIHW", attrs.out_layout,
                                   attrs.out_dtype)
 
-    @relax.transform.function_pass(opt_level=0, name="PadConvChannels")
-    def transform(func, mod, ctx):
-        return rewrite_call(pattern, rewrite, func)
-
-    return transform
+    return ir.rewrite_pass("PadConvChannels", pattern, rewrite)
 
 
 def layout_passes(lanes: int) -> list:
@@ -485,7 +481,7 @@ def isnan_after_transforms():
     Transforming ``x`` first and testing afterwards is the same tensor.
     """
     from tvm import relax
-    from tvm.relax.dpl import is_op, rewrite_call, wildcard
+    from tvm.relax.dpl import is_op, wildcard
 
     x = wildcard()
     pattern = is_op("relax.layout_transform")(is_op("relax.isnan")(x))
@@ -494,11 +490,7 @@ def isnan_after_transforms():
         return relax.op.isnan(relax.op.layout_transform(matches[x],
                                                         expr.attrs.index_map))
 
-    @relax.transform.function_pass(opt_level=0, name="IsnanAfterTransforms")
-    def transform(func, mod, ctx):
-        return rewrite_call(pattern, rewrite, func)
-
-    return transform
+    return ir.rewrite_pass("IsnanAfterTransforms", pattern, rewrite)
 
 
 def _is_packing(index_map: Any, unpack: bool, block: int) -> bool:
@@ -535,7 +527,7 @@ def pad_in_packed_layout():
     with the packing, so the three become one pad of the packed tensor.
     """
     from tvm import relax
-    from tvm.relax.dpl import is_op, rewrite_call, wildcard
+    from tvm.relax.dpl import is_op, wildcard
 
     x = wildcard()
     unpack = is_op("relax.layout_transform")(x)
@@ -555,11 +547,7 @@ def pad_in_packed_layout():
         return relax.op.nn.pad(matches[x], widths + [0, 0],
                                pad_value=float(pad.pad_value))
 
-    @relax.transform.function_pass(opt_level=0, name="PadInPackedLayout")
-    def transform(func, mod, ctx):
-        return rewrite_call(pattern, rewrite, func)
-
-    return transform
+    return ir.rewrite_pass("PadInPackedLayout", pattern, rewrite)
 
 
 def convert_layout_or_keep(layouts: list[str]):
@@ -604,7 +592,7 @@ def is_packed_conv(func: Any) -> bool:
 
     if not isinstance(func, tvm.tirx.PrimFunc):
         return False
-    if func.attrs is not None and "tirx.is_scheduled" in func.attrs:
+    if ir.is_scheduled(func):
         return False
     sch = s_tir.Schedule(func)
     return has_block(sch, "conv") and len(sch.get_loops(sch.get_sblock("conv"))) == 9

@@ -412,6 +412,10 @@ EXAMPLES = {
                                             "out_shape": (8,)},
     "d2lcc.ir.op_names": lambda: dict(mod=_relax_module()),
     "d2lcc.ir.prim_func_count": lambda: dict(mod=_ir_module()),
+    "d2lcc.ir.is_scheduled": lambda: dict(func=_prim_func()),
+    "d2lcc.ir.rewrite_pass": lambda: dict(
+        name="Keep", pattern=__import__("tvm.relax.dpl").relax.dpl.wildcard(),
+        rewrite=lambda expr, matches: expr),
     "d2lcc.ir.single_op_module": lambda: {
         "build": __import__("tvm").relax.op.add,
         "*": (((4,), "float32"), ((4,), "float32"))},

@@ -47,7 +47,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import checks
+from .. import checks, ir
 from ..conv import divisor_tiles, largest_divisor
 
 __teaching__ = ("dot_avx2", "tensorize_matmul")
@@ -694,7 +694,7 @@ def _product_block(func) -> str | None:
 
     from ..conv import has_block
 
-    if func.attrs is not None and "tirx.is_scheduled" in func.attrs:
+    if ir.is_scheduled(func):
         return None
     sch = s_tir.Schedule(func)
     for name in (MATMUL_BLOCK, CONV_BLOCK):

@@ -248,6 +248,27 @@ def block_packed_conv(sch: Any, ow_tile: int, oc_tile: int, rc_chunk: int,
         sch.unroll(tile)
 
 
+def _inline_shared_epilogue(sch: Any) -> None:
+    """Inline the epilogue into its last block if a step of it has two readers.
+
+    ``where(isnan(y), 0, y)`` reads ``y`` twice; folding such an epilogue
+    into the write-out one consumer at a time (``reverse_compute_inline``)
+    leaves the second reader pointing at a buffer that no longer exists (TVM
+    0.27). Inlined forward into the last step first, it folds as one block.
+    """
+    from tvm import s_tir
+
+    blocks = [b for b in sch.get_child_blocks(sch.get_sblock("root"))
+              if sch.get(b).name_hint not in ("pad", "conv")]
+    if not any(len(sch.get_consumers(b)) > 1 for b in blocks):
+        return
+    for block in blocks[:-1]:
+        try:
+            sch.compute_inline(block)
+        except s_tir.schedule.ScheduleError:
+            pass  # stays a step of its own, folded as before
+
+
 def parallel_pad(sch: Any) -> None:
     """Zero-pad the input in parallel, a vector at a time, if the kernel pads at all.
 
@@ -418,6 +439,7 @@ def schedule_conv(func: Any, ow_tile: int | None = None, oc_tile: int | None = N
         checks.multiple_of(name, "output height", extents["i"], rows, "rows")
         blocking = rc_chunk, rows
     sch = s_tir.Schedule(func)
+    _inline_shared_epilogue(sch)
     if blocking is None:
         tile_packed_conv(sch, ow_tile, oc_tile)
     else:
@@ -467,7 +489,9 @@ def layout_passes(lanes: int) -> list:
     layouts = [f"NCHW{lanes}c", f"OIHW{lanes}i{lanes}o"]
     return [pad_channels(lanes), relax.transform.FoldConstant(),
             convert_layout_or_keep(layouts), isnan_after_transforms(),
-            pad_in_packed_layout(), fold.fold_constants(),
+            pad_in_packed_layout(), pack_through_elementwise(),
+            relax.transform.EliminateCommonSubexpr(),
+            relax.transform.DeadCodeElimination(), fold.fold_constants(),
             relax.transform.FoldConstant()]
 
 
@@ -548,6 +572,70 @@ def pad_in_packed_layout():
                                pad_value=float(pad.pad_value))
 
     return ir.rewrite_pass("PadInPackedLayout", pattern, rewrite)
+
+
+#: Element-wise operators :func:`pack_through_elementwise` computes packed.
+ELEMENTWISE = ("add", "subtract", "multiply", "divide", "minimum", "maximum",
+               "isnan", "where", "astype", "round", "sqrt", "negative", "abs")
+
+
+def pack_through_elementwise():
+    """A pass that packs the inputs of element-wise steps instead of their result.
+
+    ``ConvertLayout`` (TVM 0.27) has no packed-layout rule for ``where``, so
+    the requantization between two packed layers, ``where(isnan(x), 0, x)``
+    then a clip and a cast, runs in NCHW between a transform out of the
+    packed layout and one back into it, and a max pool on its result runs in
+    NCHW too. This pass moves a transform into ``NCHW[x]c`` up through such
+    steps: ``pack(f(a, b))`` becomes ``f(pack(a), pack(b))`` for the operators
+    in :data:`ELEMENTWISE` whose other operands are scalars, ``pack(pool(a))``
+    becomes a pool of ``pack(a)`` in the packed layout, and ``pack(unpack(x))``
+    becomes ``x``. Run it with common-subexpression and dead-code elimination,
+    which merge what it duplicates and drop the NCHW steps nothing reads.
+    """
+    import tvm
+    from tvm import relax
+    from tvm.relax.dpl import is_op, wildcard
+
+    y = wildcard()
+    pattern = is_op("relax.layout_transform")(y)
+    pools = {"relax.nn.max_pool2d": relax.op.nn.max_pool2d,
+             "relax.nn.avg_pool2d": relax.op.nn.avg_pool2d}
+
+    def rewrite(expr, matches):
+        inner, out = matches[y], [int(d) for d in expr.ty.shape]
+        if not isinstance(inner, relax.Call) or len(out) != 5 \
+                or not _is_packing(expr.attrs.index_map, False, out[4]):
+            return expr
+        index_map, shape = expr.attrs.index_map, [int(d) for d in inner.ty.shape]
+        op = str(inner.op.name) if isinstance(inner.op, tvm.ir.Op) else ""
+        if op == "relax.layout_transform":
+            source = inner.args[0]
+            if [int(d) for d in source.ty.shape] == out and _is_packing(
+                    inner.attrs.index_map, True, out[4]):
+                return source
+            return expr
+        if op in pools and str(inner.attrs.layout) == "NCHW" \
+                and str(inner.attrs.out_layout) == "NCHW":
+            a = inner.attrs
+            return pools[op](relax.op.layout_transform(inner.args[0], index_map),
+                             a.pool_size, a.strides, a.padding, a.dilation,
+                             bool(a.ceil_mode), bool(a.count_include_pad),
+                             layout=f"NCHW{out[4]}c")
+        if op.removeprefix("relax.") not in ELEMENTWISE:
+            return expr
+        args = []
+        for arg in inner.args:
+            dims = [int(d) for d in arg.ty.shape] if hasattr(arg.ty, "shape") else []
+            if dims == shape:
+                args.append(relax.op.layout_transform(arg, index_map))
+            elif dims and any(d != 1 for d in dims):
+                return expr  # a tensor operand that is not a scalar
+            else:
+                args.append(arg)
+        return relax.Call(inner.op, args, inner.attrs)
+
+    return ir.rewrite_pass("PackThroughElementwise", pattern, rewrite)
 
 
 def convert_layout_or_keep(layouts: list[str]):

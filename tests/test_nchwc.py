@@ -362,3 +362,55 @@ def test_pad_between_packed_layouts_pads_the_packed_tensor():
                      lambda n, c, h, w: (n, c // 4, h, w, c % 4)))):
         assert ir.op_names(nchwc.pad_in_packed_layout()(kept)).count(
             "layout_transform") == 2
+
+
+def test_requantization_and_pool_between_packed_convs_stay_packed():
+    """where() has no packed rule: without the pass the chain runs in NCHW."""
+    import tvm
+    from tvm import relax
+
+    from d2lcc import compiler, ir
+
+    rng = np.random.default_rng(10)
+    w1, w2 = (rng.standard_normal((16, 16, 1, 1)).astype(np.float32) for _ in "ab")
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType((1, 16, 5, 5), "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            y = bb.emit(relax.op.nn.conv2d(x, relax.const(w1)))
+            y = bb.emit(relax.op.round(relax.op.divide(y, relax.const(0.25))))
+            y = bb.emit(relax.op.where(relax.op.isnan(y), relax.const(0.0), y))
+            y = bb.emit(relax.op.maximum(relax.op.minimum(y, relax.const(8.0)),
+                                         relax.const(-8.0)))
+            pooled = bb.emit(relax.op.nn.max_pool2d(y, 3, 1, 1))
+            z = bb.emit_output(relax.op.add(relax.op.nn.conv2d(y, relax.const(w2)),
+                                            relax.op.nn.conv2d(pooled,
+                                                               relax.const(w2))))
+        bb.emit_func_output(z)
+    mod = bb.get()
+    with tvm.target.Target({"kind": "llvm"}):
+        packed = tvm.transform.Sequential(nchwc.layout_passes(8))(mod)
+    names = ir.op_names(packed)
+    # in once, out once: nothing between the convolutions goes back to NCHW
+    assert names.count("layout_transform") == 2, names
+    assert names.count("where") == 1 and names.count("nn.max_pool2d") == 1
+    xs = rng.standard_normal((1, 16, 5, 5)).astype(np.float32)
+    xs[0, :, 2, 2] = np.nan  # NaN becomes 0 before the clip, in both layouts
+    expected = compiler.compile(mod, schedules="none")(xs)
+    assert np.isfinite(expected).all()
+    np.testing.assert_allclose(compiler.compile(mod)(xs), expected, rtol=1e-5,
+                               atol=1e-5)
+    # A tensor operand that is not a scalar stops the move: it stays NCHW.
+    bias = relax.const(rng.standard_normal((1, 16, 1, 1)).astype(np.float32))
+    unpacked = relax.Var("u", relax.TensorType((1, 2, 5, 5, 8), "float32"))
+    bb = relax.BlockBuilder()
+    with bb.function("main", [unpacked]):
+        with bb.dataflow():
+            flat = bb.emit(relax.op.layout_transform(
+                unpacked, index_map=lambda n, c, h, w, ci: (n, c * 8 + ci, h, w)))
+            shifted = bb.emit(relax.op.add(flat, bias))
+            out = bb.emit_output(relax.op.layout_transform(
+                shifted, index_map=lambda n, c, h, w: (n, c // 8, h, w, c % 8)))
+        bb.emit_func_output(out)
+    kept = bb.get()
+    assert ir.op_names(nchwc.pack_through_elementwise()(kept)) == ir.op_names(kept)

@@ -517,6 +517,17 @@ def isnan_after_transforms():
     return ir.rewrite_pass("IsnanAfterTransforms", pattern, rewrite)
 
 
+def _known_shape(expr: Any) -> list[int] | None:
+    """The shape of a tensor expression, or None if it is unknown or symbolic."""
+    shape = getattr(expr.ty, "shape", None)
+    if shape is None:
+        return None
+    try:
+        return [int(d) for d in shape]
+    except (TypeError, ValueError):
+        return None
+
+
 def _is_packing(index_map: Any, unpack: bool, block: int) -> bool:
     """Whether ``index_map`` is NCHW[block]c -> NCHW (``unpack``) or the reverse.
 
@@ -559,11 +570,11 @@ def pad_in_packed_layout():
     pattern = is_op("relax.layout_transform")(padded)
 
     def rewrite(expr, matches):
-        shape = [int(d) for d in matches[x].ty.shape]
+        shape, out = _known_shape(matches[x]), _known_shape(expr)
         pad = matches[padded].attrs
         widths = [int(v) for v in pad.pad_width]
-        out = [int(d) for d in expr.ty.shape]
-        if (len(shape) != 5 or len(out) != 5 or str(pad.pad_mode) != "constant"
+        if (shape is None or out is None or len(shape) != 5 or len(out) != 5
+                or str(pad.pad_mode) != "constant"
                 or any(widths[:4]) or out[1] != shape[1] or out[4] != shape[4]
                 or not _is_packing(matches[unpack].attrs.index_map, True, shape[4])
                 or not _is_packing(expr.attrs.index_map, False, shape[4])):
@@ -576,7 +587,7 @@ def pad_in_packed_layout():
 
 #: Element-wise operators :func:`pack_through_elementwise` computes packed.
 ELEMENTWISE = ("add", "subtract", "multiply", "divide", "minimum", "maximum",
-               "isnan", "where", "astype", "round", "sqrt", "negative", "abs")
+               "where", "astype", "round", "sqrt", "negative", "abs")
 
 
 def pack_through_elementwise():
@@ -588,7 +599,8 @@ def pack_through_elementwise():
     packed layout and one back into it, and a max pool on its result runs in
     NCHW too. This pass moves a transform into ``NCHW[x]c`` up through such
     steps: ``pack(f(a, b))`` becomes ``f(pack(a), pack(b))`` for the operators
-    in :data:`ELEMENTWISE` whose other operands are scalars, ``pack(pool(a))``
+    in :data:`ELEMENTWISE` whose other operands are scalars (a ``bool``
+    operand only as ``isnan(a)``, tested on ``pack(a)``), ``pack(pool(a))``
     becomes a pool of ``pack(a)`` in the packed layout, and ``pack(unpack(x))``
     becomes ``x``. Run it with common-subexpression and dead-code elimination,
     which merge what it duplicates and drop the NCHW steps nothing reads.
@@ -597,21 +609,25 @@ def pack_through_elementwise():
     from tvm import relax
     from tvm.relax.dpl import is_op, wildcard
 
-    y = wildcard()
-    pattern = is_op("relax.layout_transform")(y)
+    y, tested = wildcard(), wildcard()
+    nan_test = is_op("relax.isnan")(tested)  # the only bool operand it moves past
+    guarded = is_op("relax.where")(nan_test, wildcard(), wildcard())
+    pattern = (is_op("relax.layout_transform")(guarded)
+               | is_op("relax.layout_transform")(y))
     pools = {"relax.nn.max_pool2d": relax.op.nn.max_pool2d,
              "relax.nn.avg_pool2d": relax.op.nn.avg_pool2d}
 
     def rewrite(expr, matches):
-        inner, out = matches[y], [int(d) for d in expr.ty.shape]
-        if not isinstance(inner, relax.Call) or len(out) != 5 \
+        inner = matches[guarded] if guarded in matches else matches[y]
+        out = _known_shape(expr)
+        if not isinstance(inner, relax.Call) or out is None or len(out) != 5 \
                 or not _is_packing(expr.attrs.index_map, False, out[4]):
             return expr
-        index_map, shape = expr.attrs.index_map, [int(d) for d in inner.ty.shape]
+        index_map, shape = expr.attrs.index_map, _known_shape(inner)
         op = str(inner.op.name) if isinstance(inner.op, tvm.ir.Op) else ""
         if op == "relax.layout_transform":
             source = inner.args[0]
-            if [int(d) for d in source.ty.shape] == out and _is_packing(
+            if _known_shape(source) == out and _is_packing(
                     inner.attrs.index_map, True, out[4]):
                 return source
             return expr
@@ -624,16 +640,24 @@ def pack_through_elementwise():
                              layout=f"NCHW{out[4]}c")
         if op.removeprefix("relax.") not in ELEMENTWISE:
             return expr
-        args = []
-        for arg in inner.args:
-            dims = [int(d) for d in arg.ty.shape] if hasattr(arg.ty, "shape") else []
-            if dims == shape:
+        if shape is None:
+            return expr
+        args, moved = [], False
+        for k, arg in enumerate(inner.args):
+            dims = _known_shape(arg)
+            if k == 0 and guarded in matches:  # isnan(a): test pack(a) instead
+                args.append(relax.op.isnan(relax.op.layout_transform(
+                    matches[tested], index_map)))
+            elif getattr(arg.ty, "dtype", None) == "bool":
+                return expr  # a bool transform would not legalize (TVM 0.27)
+            elif dims == shape:
                 args.append(relax.op.layout_transform(arg, index_map))
-            elif dims and any(d != 1 for d in dims):
+                moved = True
+            elif dims is None or any(d != 1 for d in dims):
                 return expr  # a tensor operand that is not a scalar
             else:
                 args.append(arg)
-        return relax.Call(inner.op, args, inner.attrs)
+        return relax.Call(inner.op, args, inner.attrs) if moved else expr
 
     return ir.rewrite_pass("PackThroughElementwise", pattern, rewrite)
 

@@ -319,20 +319,19 @@ def schedule_loops(func: Any):
     reduction that is not a pool: one over more than :data:`POOL_WINDOW`
     terms, or over products of two tensors.
     """
+    import math
     import re
 
     import tvm
     from tvm import s_tir
 
+    from .conv import inline_blocks
+
     if not isinstance(func, tvm.tirx.PrimFunc):
         raise TypeError(f"schedule_loops: func must be a tvm.tirx.PrimFunc, "
                         f"got {type(func).__name__}")
     sch = s_tir.Schedule(func)
-    for block in sch.get_child_blocks(sch.get_sblock("root"))[:-1]:
-        try:
-            sch.compute_inline(block)
-        except s_tir.schedule.ScheduleError:
-            continue  # a reduction: it must be the main block below
+    inline_blocks(sch)  # a reduction stays: it must be the main block below
     blocks = sch.get_child_blocks(sch.get_sblock("root"))
     if len(blocks) > 2:
         return None
@@ -347,9 +346,7 @@ def schedule_loops(func: Any):
                        for b, loop in zip(realize.iter_values, loops)):
         return None
     reduce = [iv.iter_type == 2 for iv in values]  # 2: CommReduce
-    terms = 1
-    for is_reduce, iv in zip(reduce, values):
-        terms *= int(iv.dom.extent) if is_reduce else 1
+    terms = math.prod(int(iv.dom.extent) for r, iv in zip(reduce, values) if r)
     inputs = []  # the tensors the block reads, besides its own output
     for r in stmt.reads:
         if not any(r.source.same_as(t.source) for t in [*stmt.writes, *inputs]):

@@ -373,6 +373,31 @@ def has_block(sch: Any, name: str) -> bool:
     return True
 
 
+def inline_blocks(sch: Any, keep: Any = ()) -> None:
+    """Inline every top-level block not named in ``keep`` into its consumers.
+
+    Where TVM refuses (a reduction, or the block that writes the kernel's
+    output) the block stays as it is. What is left is the blocks that do the
+    work, each reading inputs directly, ready to be tiled and to take the
+    element-wise steps as their epilogue.
+    """
+    from tvm import s_tir
+
+    if not isinstance(sch, s_tir.Schedule):
+        raise TypeError(f"conv.inline_blocks: sch must be a tvm.s_tir.Schedule, "
+                        f"got {type(sch).__name__}")
+    if not isinstance(keep, (tuple, list, set, frozenset)) \
+            or not all(isinstance(k, str) for k in keep):
+        raise TypeError(f"conv.inline_blocks: keep must be a collection of block "
+                        f"names, got {keep!r}")
+    for block in sch.get_child_blocks(sch.get_sblock("root")):
+        if sch.get(block).name_hint not in keep:
+            try:
+                sch.compute_inline(block)
+            except s_tir.schedule.ScheduleError:
+                pass
+
+
 def _extent(sch, loop) -> int:
     return int(sch.get(loop).extent)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import checks, fold, ir
-from .conv import divisor_tiles, has_block
+from .conv import divisor_tiles, has_block, inline_blocks
 
 #: The loops of a packed convolution's ``conv`` block, outermost first.
 _LOOPS = ("b", "o", "i", "j", "ob", "rc", "ri", "rj", "rb")
@@ -256,17 +256,11 @@ def _inline_shared_epilogue(sch: Any) -> None:
     leaves the second reader pointing at a buffer that no longer exists (TVM
     0.27). Inlined forward into the last step first, it folds as one block.
     """
-    from tvm import s_tir
-
-    blocks = [b for b in sch.get_child_blocks(sch.get_sblock("root"))
-              if sch.get(b).name_hint not in ("pad", "conv")]
-    if not any(len(sch.get_consumers(b)) > 1 for b in blocks):
-        return
-    for block in blocks[:-1]:
-        try:
-            sch.compute_inline(block)
-        except s_tir.schedule.ScheduleError:
-            pass  # stays a step of its own, folded as before
+    keep = ("pad", "conv")
+    if any(len(sch.get_consumers(b)) > 1
+           for b in sch.get_child_blocks(sch.get_sblock("root"))
+           if sch.get(b).name_hint not in keep):
+        inline_blocks(sch, keep)
 
 
 def parallel_pad(sch: Any) -> None:
@@ -638,9 +632,7 @@ def pack_through_elementwise():
                              a.pool_size, a.strides, a.padding, a.dilation,
                              bool(a.ceil_mode), bool(a.count_include_pad),
                              layout=f"NCHW{out[4]}c")
-        if op.removeprefix("relax.") not in ELEMENTWISE:
-            return expr
-        if shape is None:
+        if op.removeprefix("relax.") not in ELEMENTWISE or shape is None:
             return expr
         args, moved = [], False
         for k, arg in enumerate(inner.args):

@@ -277,3 +277,35 @@ def test_divisor_tiles_divide_the_row_and_fit_the_limit():
                                               (1, 8), (1, 10)]
     with pytest.raises(ValueError, match="limit=0"):
         conv.divisor_tiles(6, 4, 0)
+
+
+def test_inline_blocks_keeps_reductions_outputs_and_named_blocks():
+    import tvm
+    from tvm import s_tir, te
+
+    x = te.placeholder((8, 8), name="x")
+    shifted = te.compute((8, 8), lambda i, j: x[i, j] + 1.0, name="shifted")
+    scaled = te.compute((8, 8), lambda i, j: shifted[i, j] * 2.0, name="scaled")
+    k = te.reduce_axis((0, 8), "k")
+    total = te.compute((8,), lambda i: te.sum(scaled[i, k], axis=k), name="total")
+    out = te.compute((8,), lambda i: total[i] - 1.0, name="out")
+    func = te.create_prim_func([x, out])
+
+    def names(sch):
+        return [sch.get(b).name_hint
+                for b in sch.get_child_blocks(sch.get_sblock("root"))]
+
+    sch = s_tir.Schedule(func)
+    conv.inline_blocks(sch)
+    assert names(sch) == ["total", "out"]  # a reduction and the output stay
+    sch = s_tir.Schedule(func)
+    conv.inline_blocks(sch, keep={"shifted"})
+    assert names(sch) == ["shifted", "total", "out"]
+    xs = np.random.default_rng(0).standard_normal((8, 8)).astype(np.float32)
+    got = tvm.runtime.tensor(np.zeros(8, np.float32))
+    tvm.compile(sch.mod, target="llvm")(tvm.runtime.tensor(xs), got)
+    np.testing.assert_allclose(got.numpy(), ((xs + 1) * 2).sum(1) - 1, rtol=1e-5)
+    with pytest.raises(TypeError, match="sch must be a tvm.s_tir.Schedule"):
+        conv.inline_blocks(func)
+    with pytest.raises(TypeError, match="keep must be a collection of block names"):
+        conv.inline_blocks(s_tir.Schedule(func), keep="shifted")

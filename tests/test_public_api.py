@@ -387,6 +387,8 @@ EXAMPLES = {
         strides=[1, 1], padding=[1, 1, 1, 1]),
     "d2lcc.conv.has_block": lambda: dict(
         sch=__import__("tvm").s_tir.Schedule(_packed_conv()), name="conv"),
+    "d2lcc.conv.inline_blocks": lambda: dict(
+        sch=__import__("tvm").s_tir.Schedule(_packed_conv()), keep=("conv",)),
     "d2lcc.nchwc.layout_passes": lambda: dict(lanes=8),
     "d2lcc.nchwc.conv_extents": lambda: dict(func=_packed_conv()),
     "d2lcc.nchwc.default_tiles": lambda: dict(width=56, blocks=8),

@@ -48,7 +48,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import checks, ir
-from ..conv import divisor_tiles, largest_divisor
+from ..conv import divisor_tiles, inline_blocks, largest_divisor
 
 __teaching__ = ("dot_avx2", "tensorize_matmul")
 
@@ -658,23 +658,6 @@ def _block(func: str, sch, block):
         raise ValueError(f"{func}: block={block!r} is not a block of sch") from None
 
 
-def _inline_others(sch, keep) -> None:
-    """Inline every top-level block not in ``keep`` into its consumers, if it can be.
-
-    What fusion put beside the product (zero-point terms of other inputs,
-    the steps of a requantization) then reads only inputs and the product,
-    and can be folded into the product's write-out.
-    """
-    from tvm.s_tir.schedule import ScheduleError
-
-    for block in sch.get_child_blocks(sch.get_sblock("root")):
-        if sch.get(block).name_hint not in keep:
-            try:
-                sch.compute_inline(block)
-            except ScheduleError:  # e.g. it writes the kernel's output
-                pass
-
-
 def _parallel_rest(sch, keep) -> None:
     """Run every other top-level block's loops in parallel (pads, layouts)."""
     from tvm.s_tir.schedule import ScheduleError
@@ -733,7 +716,9 @@ def schedule_kernel(func, target: Any = None):
         raise ValueError(f"{name}: the weight was packed for {lanes} lanes, "
                          f"target's {isa_name} has {spec.lanes}")
     extents = [int(sch.get(loop).extent) for loop in sch.get_loops(block)]
-    _inline_others(sch, {block_name, "pack", "pad", "data_pad", "unpack"})
+    # What fusion put beside the product (zero-point terms, requantization
+    # steps) then reads only inputs and the product: its epilogue.
+    inline_blocks(sch, {block_name, "pack", "pad", "data_pad", "unpack"})
     if block_name == MATMUL_BLOCK:
         tensorize_matmul(sch, block, largest_divisor(extents[0], spec.mr),
                          largest_divisor(extents[1] // lanes, spec.vectors), lanes,
